@@ -1,0 +1,500 @@
+//! kube-sim conformance through kube-rs: API machinery and control-plane behaviour as a real cluster shows them.
+//! Every test runs against kube-sim by default and against a real cluster with `SERIN_E2E_REAL=1`; tests that
+//! need kube-sim's fault injection skip themselves on a real cluster.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod, Service};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::core::{DynamicObject, GroupVersionKind};
+use kube::discovery::ApiResource;
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use serde_json::json;
+use serin_e2e::harness::{Cluster, eventually, wait_timeout};
+
+fn rs(name: &str, replicas: i32, extra_annotations: serde_json::Value) -> ReplicaSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": extra_annotations},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+async fn ready_pods(c: &Cluster, app: &str) -> Result<usize> {
+    let pods: Api<Pod> = c.api();
+    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count())
+}
+
+async fn pod_count(c: &Cluster, app: &str) -> Result<usize> {
+    let pods: Api<Pod> = c.api();
+    Ok(pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await?
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .count())
+}
+
+#[tokio::test]
+async fn replicaset_scales_up_and_down_with_ready_pods() -> Result<()> {
+    let c = Cluster::new("rs-scale").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("web", 3, json!({}))).await?;
+    eventually("3 ready pods", wait_timeout(), || async { Ok((ready_pods(&c, "web").await? == 3).then_some(())) }).await?;
+    let got = eventually("RS status 3/3 available", wait_timeout(), || async {
+        let r = rss.get("web").await?;
+        let s = r.status.unwrap_or_default();
+        Ok((s.ready_replicas == Some(3) && s.available_replicas == Some(3) && s.observed_generation == Some(1)).then_some(r.metadata))
+    })
+    .await?;
+    assert_eq!(got.generation, Some(1));
+    // Pods are named <rs>-<5 chars>, owned by the RS, and carry the template labels.
+    let pods: Api<Pod> = c.api();
+    for p in pods.list(&ListParams::default().labels("app=web")).await? {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        assert!(name.starts_with("web-") && name.len() == "web-".len() + 5, "{name}");
+        let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("ReplicaSet", "web", Some(true)));
+        assert!(p.status.unwrap().pod_ip.is_some());
+    }
+    rss.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 1}}))).await?;
+    eventually("scaled to 1 pod", wait_timeout(), || async { Ok((pod_count(&c, "web").await? == 1).then_some(())) }).await?;
+    let r = rss.get("web").await?;
+    assert_eq!(r.metadata.generation, Some(2), "spec change bumps generation");
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn stale_update_gets_409_and_status_is_a_separate_subresource() -> Result<()> {
+    let c = Cluster::new("conflict").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    let created = rss.create(&PostParams::default(), &rs("app", 0, json!({}))).await?;
+    let mut stale = created.clone();
+    rss.patch("app", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "1"}}}))).await?;
+    stale.metadata.labels = Some(BTreeMap::from([("y".to_owned(), "2".to_owned())]));
+    let err = rss.replace("app", &PostParams::default(), &stale).await.unwrap_err();
+    match err {
+        kube::Error::Api(e) => {
+            assert_eq!(e.code, 409);
+            assert_eq!(e.reason, "Conflict");
+            assert!(e.message.contains("the object has been modified"), "{}", e.message);
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+    // Writing status through the main resource is ignored; through /status it sticks and does not bump generation.
+    let before = rss.get("app").await?;
+    rss.patch("app", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 7}}))).await?;
+    assert_ne!(rss.get("app").await?.status.map(|s| s.replicas), Some(7));
+    let after = rss
+        .patch_status("app", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 0, "observedGeneration": 42}})))
+        .await?;
+    assert_eq!(after.status.and_then(|s| s.observed_generation), Some(42));
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn foreground_delete_removes_dependents_first() -> Result<()> {
+    let c = Cluster::new("fg-delete").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("fg", 2, json!({}))).await?;
+    eventually("2 pods", wait_timeout(), || async { Ok((pod_count(&c, "fg").await? == 2).then_some(())) }).await?;
+    rss.delete("fg", &DeleteParams { propagation_policy: Some(PropagationPolicy::Foreground), ..DeleteParams::default() }).await?;
+    eventually("RS gone after its pods", wait_timeout(), || async {
+        let rs_gone = rss.get_opt("fg").await?.is_none();
+        if rs_gone {
+            let pods: Api<Pod> = c.api();
+            assert!(pods.list(&ListParams::default().labels("app=fg")).await?.items.is_empty(), "pods must be gone before the owner");
+        }
+        Ok(rs_gone.then_some(()))
+    })
+    .await?;
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn background_and_orphan_deletion() -> Result<()> {
+    let c = Cluster::new("gc-modes").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("bg", 1, json!({}))).await?;
+    rss.create(&PostParams::default(), &rs("orph", 1, json!({}))).await?;
+    eventually("pods", wait_timeout(), || async {
+        Ok((pod_count(&c, "bg").await? == 1 && pod_count(&c, "orph").await? == 1).then_some(()))
+    })
+    .await?;
+    rss.delete("bg", &DeleteParams::background()).await?;
+    eventually("background GC", wait_timeout(), || async { Ok((pod_count(&c, "bg").await? == 0).then_some(())) }).await?;
+    rss.delete("orph", &DeleteParams::orphan()).await?;
+    eventually("orphaned RS gone", wait_timeout(), || async { Ok(rss.get_opt("orph").await?.is_none().then_some(())) }).await?;
+    let pods: Api<Pod> = c.api();
+    let left = pods.list(&ListParams::default().labels("app=orph")).await?.items;
+    assert_eq!(left.len(), 1, "orphaned pod survives");
+    assert!(left[0].metadata.owner_references.as_ref().is_none_or(Vec::is_empty), "owner reference removed");
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() -> Result<()> {
+    let c = Cluster::new("finalizers").await?;
+    let cms: Api<ConfigMap> = c.api();
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "held", "finalizers": ["serin.dev/test"]}}))?)
+        .await?;
+    cms.delete("held", &DeleteParams::default()).await?;
+    let held = cms.get("held").await?;
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let err = cms
+        .patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": ["serin.dev/test", "serin.dev/other"]}})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 403 || e.code == 422), "{err:?}");
+    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await?;
+    eventually("gone", wait_timeout(), || async { Ok(cms.get_opt("held").await?.is_none().then_some(())) }).await?;
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn selectors_and_pagination() -> Result<()> {
+    let c = Cluster::new("selectors").await?;
+    let cms: Api<ConfigMap> = c.api();
+    for i in 0..7 {
+        let tier = if i % 2 == 0 { "web" } else { "db" };
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}"), "labels": {"tier": tier, "i": i.to_string()}}}))?,
+        )
+        .await?;
+    }
+    let count = |sel: &str| {
+        let cms = cms.clone();
+        let sel = sel.to_owned();
+        async move { Ok::<_, anyhow::Error>(cms.list(&ListParams::default().labels(&sel)).await?.items.len()) }
+    };
+    assert_eq!(count("tier=web").await?, 4);
+    assert_eq!(count("tier!=web").await?, 3);
+    assert_eq!(count("i in (1,2,3)").await?, 3);
+    assert_eq!(count("i notin (1,2,3),tier").await?, 4);
+    assert_eq!(count("!tier").await?, 0);
+    let by_name = cms.list(&ListParams::default().fields("metadata.name=cm-3")).await?;
+    assert_eq!(by_name.items.len(), 1);
+    // Pagination: pages of 3 cover all 7 exactly once.
+    let mut seen = Vec::new();
+    let mut lp = ListParams::default().limit(3);
+    loop {
+        let page = cms.list(&lp).await?;
+        seen.extend(page.items.iter().filter_map(|i| i.metadata.name.clone()));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(tok) => lp = ListParams::default().limit(3).continue_token(&tok),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 7);
+    let err = cms.list(&ListParams::default().fields("data.a=1")).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 400), "{err:?}");
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn admission_rejects_invalid_objects_with_422() -> Result<()> {
+    let c = Cluster::new("admission").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    let mut bad = rs("bad", 1, json!({}));
+    bad.spec.as_mut().unwrap().selector.match_labels = Some(BTreeMap::from([("app".to_owned(), "other".to_owned())]));
+    let err = rss.create(&PostParams::default(), &bad).await.unwrap_err();
+    match err {
+        kube::Error::Api(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+            assert!(e.message.contains("`selector` does not match template `labels`"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let cms: Api<ConfigMap> = c.api();
+    let err = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "Not_Valid"}}))?).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 422), "{err:?}");
+    let err = cms
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "dup"}}))?)
+        .await
+        .and(cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "dup"}}))?).await)
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.reason == "AlreadyExists"), "{err:?}");
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn generate_name_and_not_found() -> Result<()> {
+    let c = Cluster::new("generate-name").await?;
+    let cms: Api<ConfigMap> = c.api();
+    let made = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"generateName": "gen-"}}))?).await?;
+    let name = made.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert!(made.metadata.uid.is_some() && made.metadata.creation_timestamp.is_some() && made.metadata.resource_version.is_some());
+    match cms.get("missing").await.unwrap_err() {
+        kube::Error::Api(e) => {
+            assert_eq!(e.code, 404);
+            assert_eq!(e.message, "configmaps \"missing\" not found");
+        }
+        other => panic!("{other:?}"),
+    }
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn reflector_survives_forced_410_and_dropped_watches() -> Result<()> {
+    let c = Cluster::new("reflector").await?;
+    let Some(sim) = c.sim() else { return Ok(()) };
+    let cms: Api<ConfigMap> = c.api();
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = reflector::reflector(writer, watcher(cms.clone(), watcher::Config::default().any_semantic())).applied_objects();
+    let task = tokio::spawn(async move {
+        let mut s = std::pin::pin!(stream);
+        while s.next().await.is_some() {}
+    });
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "a"}}))?).await?;
+    eventually("a in cache", wait_timeout(), || async { Ok((reader.state().len() == 1).then_some(())) }).await?;
+    sim.post("/sim/watches/drop", json!({})).await?;
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "b"}}))?).await?;
+    eventually("b after dropped watch", wait_timeout(), || async { Ok((reader.state().len() == 2).then_some(())) }).await?;
+    sim.post("/sim/history/expire", json!({})).await?;
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "c"}}))?).await?;
+    cms.delete("a", &DeleteParams::default()).await?;
+    eventually("relist after 410", wait_timeout(), || async {
+        let mut names: Vec<String> = reader.state().iter().filter_map(|o| o.metadata.name.clone()).collect();
+        names.sort();
+        Ok((names == ["b", "c"]).then_some(()))
+    })
+    .await?;
+    assert!(sim.count("list", "configmaps").await? >= 2, "the 410 forced a relist");
+    task.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn controller_reconciles_owned_objects() -> Result<()> {
+    let c = Cluster::new("controller").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    let pods: Api<Pod> = c.api();
+    let reconciles = Arc::new(AtomicUsize::new(0));
+    let counter = reconciles.clone();
+    let ctrl = Controller::new(rss.clone(), watcher::Config::default()).owns(pods, watcher::Config::default()).run(
+        move |obj: Arc<ReplicaSet>, ctx: Arc<AtomicUsize>| async move {
+            ctx.fetch_add(1, Ordering::SeqCst);
+            let _ = obj;
+            Ok::<_, kube::Error>(Action::await_change())
+        },
+        |_obj, _err, _ctx| Action::requeue(Duration::from_secs(1)),
+        counter,
+    );
+    let task = tokio::spawn(ctrl.for_each(|_| async {}));
+    rss.create(&PostParams::default(), &rs("owned", 2, json!({}))).await?;
+    // Pod churn (creation, readiness) triggers reconciles of the owning RS through the owner reference.
+    eventually("reconciles from owned pods", wait_timeout(), || async { Ok((reconciles.load(Ordering::SeqCst) >= 3).then_some(())) })
+        .await?;
+    task.abort();
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn injected_faults_reach_clients() -> Result<()> {
+    let c = Cluster::new("faults").await?;
+    let Some(sim) = c.sim() else { return Ok(()) };
+    let cms: Api<ConfigMap> = c.api();
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "f"}}))?).await?;
+    sim.post("/sim/faults", json!({"resource": "configmaps", "verb": "patch", "code": 409, "count": 1})).await?;
+    sim.post("/sim/faults", json!({"resource": "configmaps", "verb": "patch", "code": 500, "count": 1})).await?;
+    let p = Patch::Merge(json!({"data": {"k": "v"}}));
+    let e1 = cms.patch("f", &PatchParams::default(), &p).await.unwrap_err();
+    let e2 = cms.patch("f", &PatchParams::default(), &p).await.unwrap_err();
+    assert!(matches!(e1, kube::Error::Api(ref e) if e.code == 409), "{e1:?}");
+    assert!(matches!(e2, kube::Error::Api(ref e) if e.code == 500), "{e2:?}");
+    cms.patch("f", &PatchParams::default(), &p).await?;
+    assert_eq!(sim.count("patch", "configmaps").await?, 3);
+    let reqs = sim.get("/sim/requests").await?;
+    assert!(reqs["byClient"].as_object().is_some_and(|m| !m.is_empty()));
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pod_behaviors_make_bad_versions_observable() -> Result<()> {
+    let c = Cluster::new("behaviors").await?;
+    if c.sim().is_none() {
+        return Ok(());
+    }
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("never", 1, json!({"sim.serin.dev/behavior": "never-ready"}))).await?;
+    rss.create(&PostParams::default(), &rs("crash", 1, json!({"sim.serin.dev/behavior": "crashloop"}))).await?;
+    rss.create(&PostParams::default(), &rs("slow", 1, json!({"sim.serin.dev/behavior": "ready-after=2s"}))).await?;
+    let pods: Api<Pod> = c.api();
+    eventually("crashloop restarts", wait_timeout(), || async {
+        let l = pods.list(&ListParams::default().labels("app=crash")).await?;
+        let restarts =
+            l.items.first().and_then(|p| p.status.as_ref()?.container_statuses.as_ref()?.first().map(|s| s.restart_count)).unwrap_or(0);
+        Ok((restarts >= 1).then_some(()))
+    })
+    .await?;
+    eventually("slow pod ready", wait_timeout(), || async { Ok((ready_pods(&c, "slow").await? == 1).then_some(())) }).await?;
+    assert_eq!(ready_pods(&c, "never").await?, 0);
+    assert_eq!(ready_pods(&c, "crash").await?, 0);
+    let never = rss.get("never").await?;
+    assert_eq!(never.status.unwrap().available_replicas.unwrap_or(0), 0);
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn min_ready_seconds_delays_availability() -> Result<()> {
+    let c = Cluster::new("min-ready").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    let mut r = rs("mr", 1, json!({}));
+    r.spec.as_mut().unwrap().min_ready_seconds = Some(2);
+    rss.create(&PostParams::default(), &r).await?;
+    let ready_at = eventually("ready", wait_timeout(), || async {
+        let s = rss.get("mr").await?.status.unwrap_or_default();
+        Ok((s.ready_replicas == Some(1)).then_some(s))
+    })
+    .await?;
+    assert_eq!(ready_at.available_replicas.unwrap_or(0), 0, "not available before minReadySeconds");
+    eventually("available", wait_timeout(), || async {
+        Ok((rss.get("mr").await?.status.unwrap_or_default().available_replicas == Some(1)).then_some(()))
+    })
+    .await?;
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn jobs_complete_or_fail_with_real_conditions() -> Result<()> {
+    let c = Cluster::new("jobs").await?;
+    let jobs: Api<Job> = c.api();
+    let job = |name: &str, beh: &str| -> Job {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"backoffLimit": 0, "template": {"metadata": {"annotations": {"sim.serin.dev/behavior": beh}}, "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", if beh.starts_with("fail") { "exit 1" } else { "true" }]}]}}}})).unwrap()
+    };
+    jobs.create(&PostParams::default(), &job("ok", "succeed-after=500ms")).await?;
+    jobs.create(&PostParams::default(), &job("bad", "fail-after=500ms")).await?;
+    let cond = |j: &Job, t: &str| {
+        j.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"))
+    };
+    eventually("job ok Complete", wait_timeout(), || async { Ok(cond(&jobs.get("ok").await?, "Complete").then_some(())) }).await?;
+    eventually("job bad Failed", wait_timeout(), || async { Ok(cond(&jobs.get("bad").await?, "Failed").then_some(())) }).await?;
+    let ok = jobs.get("ok").await?;
+    assert_eq!(ok.status.unwrap().succeeded, Some(1));
+    assert!(ok.spec.unwrap().selector.unwrap().match_labels.unwrap().contains_key("batch.kubernetes.io/controller-uid"));
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn endpoints_follow_ready_pods() -> Result<()> {
+    let c = Cluster::new("endpoints").await?;
+    let svcs: Api<Service> = c.api();
+    svcs.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "ep"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+        )?,
+    )
+    .await?;
+    let svc = svcs.get("web").await?;
+    assert!(svc.spec.as_ref().and_then(|s| s.cluster_ip.clone()).is_some_and(|ip| !ip.is_empty()), "clusterIP allocated");
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("ep", 2, json!({}))).await?;
+    let eps: Api<Endpoints> = c.api();
+    eventually("2 ready endpoint addresses", wait_timeout(), || async {
+        let Some(e) = eps.get_opt("web").await? else { return Ok(None) };
+        let n = e.subsets.unwrap_or_default().iter().map(|s| s.addresses.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        Ok((n == 2).then_some(()))
+    })
+    .await?;
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn crds_are_served_and_removed() -> Result<()> {
+    let c = Cluster::new("crds").await?;
+    if c.sim().is_none() {
+        // Creating cluster-scoped CRDs on a shared real cluster is left to the CRD install tests.
+        return Ok(());
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.serin.dev"},
+        "spec": {
+            "group": "example.serin.dev",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wg"]},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+                "additionalPrinterColumns": [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "integer", "default": 1}, "color": {"type": "string"}}},
+                    "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}}}]
+        }
+    }))?;
+    crds.create(&PostParams::default(), &crd).await?;
+    eventually("Established", wait_timeout(), || async {
+        let got = crds.get("widgets.example.serin.dev").await?;
+        Ok(got
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+            .then_some(()))
+    })
+    .await?;
+    let gvk = GroupVersionKind::gvk("example.serin.dev", "v1", "Widget");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "widgets");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &ar);
+    let w: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.serin.dev/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"color": "blue"}}),
+    )?;
+    let made = widgets.create(&PostParams::default(), &w).await?;
+    assert_eq!(made.data["spec"]["replicas"], json!(1), "schema default applied");
+    widgets.patch_status("w1", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 1}}))).await?;
+    let scaled = widgets.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await?;
+    assert_eq!(scaled.metadata.generation, Some(2));
+    crds.delete("widgets.example.serin.dev", &DeleteParams::default()).await?;
+    eventually("resource no longer served", wait_timeout(), || async {
+        Ok(widgets.list(&ListParams::default()).await.is_err().then_some(()))
+    })
+    .await?;
+    Ok(())
+}
