@@ -1,0 +1,35 @@
+# Serin — developer entry points. `make test` is what CI runs (via .ci/run).
+CARGO ?= cargo
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+
+.PHONY: test lint fmt e2e-real sim bench build help
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## Build every crate
+	$(CARGO) build --workspace --all-targets
+
+test: ## Unit, conformance and scenario tests (kube-sim in-process, real kubectl)
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --workspace --no-fail-fast
+else
+	$(CARGO) test --workspace --no-fail-fast
+endif
+
+lint: ## rustfmt check + clippy (pedantic, warnings are errors)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the tree
+	$(CARGO) fmt --all
+
+e2e-real: ## Run every e2e test against the real cluster in $KUBECONFIG
+	@test -n "$$KUBECONFIG" || { echo "make e2e-real needs KUBECONFIG pointing at a real cluster" >&2; exit 2; }
+	SERIN_E2E_REAL=1 $(CARGO) test -p serin-e2e --tests -- --test-threads=4
+
+sim: ## Start kube-sim on port 6443 with ./kube-sim.kubeconfig (Ctrl-C to stop)
+	$(CARGO) run --release -p serin-e2e --bin kube-sim -- --port 6443 --kubeconfig kube-sim.kubeconfig
+
+bench: ## Performance figures (tables, not pass/fail)
+	$(CARGO) run --release -p serin-e2e --bin sim-bench
