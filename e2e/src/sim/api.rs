@@ -366,7 +366,18 @@ fn get(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> Re
 fn list(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> Result<Response, ApiError> {
     let opts = params_list_options(target, params)?;
     let res = state.store.list(&target.storage, &opts)?;
-    let items: Vec<Arc<Value>> = res.items.iter().map(|o| Arc::new(present(target, o))).collect();
+    let want_av = target.rt.api_version(&target.version);
+    let items: Vec<Arc<Value>> = res
+        .items
+        .into_iter()
+        .map(|o| {
+            if !target.events_v1() && o.get("apiVersion").and_then(Value::as_str) == Some(want_av.as_str()) {
+                o
+            } else {
+                Arc::new(present(target, &o))
+            }
+        })
+        .collect();
     if as_table {
         let include = params.get("includeObject").is_some_and(|i| i == "Object");
         return Ok(json_response(
@@ -392,23 +403,33 @@ fn list(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> R
         json!(target.rt.api_version(&target.version)),
         meta
     );
+    let mut bytes = body.into_bytes();
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            body.push(',');
+            bytes.push(b',');
         }
-        if custom {
-            body.push_str(&item.to_string());
-        } else {
-            let mut o = (**item).clone();
-            if let Some(m) = o.as_object_mut() {
-                m.remove("kind");
-                m.remove("apiVersion");
-            }
-            body.push_str(&o.to_string());
-        }
+        // Serialised straight from the shared snapshot: no per-item clone on the hot path of a 10k-object list.
+        let written =
+            if custom { serde_json::to_writer(&mut bytes, &**item) } else { serde_json::to_writer(&mut bytes, &WithoutTypeMeta(item)) };
+        written.map_err(|e| ApiError::internal(format!("encoding list item: {e}")))?;
     }
-    body.push_str("]}");
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+    bytes.extend_from_slice(b"]}");
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// Serialises an object without its `kind`/`apiVersion` (how typed list items are encoded).
+struct WithoutTypeMeta<'a>(&'a Value);
+
+impl serde::Serialize for WithoutTypeMeta<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(map) = self.0 else { return self.0.serialize(serializer) };
+        let mut out = serializer.serialize_map(None)?;
+        for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "kind" && k.as_str() != "apiVersion") {
+            out.serialize_entry(k, v)?;
+        }
+        out.end()
+    }
 }
 
 // === watch ===

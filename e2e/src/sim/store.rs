@@ -860,7 +860,9 @@ impl Store {
 
     fn deliver(w: &Watcher, c: &Change) {
         let now = w.selects(&c.object);
-        let before = c.old.as_ref().is_some_and(|o| w.selects(o));
+        // Without a recorded previous version (history entries whose labels did not change) the object was
+        // selected before exactly when it is now.
+        let before = c.old.as_ref().map_or(c.kind == EventType::Modified && now, |o| w.selects(o));
         let item = match (c.kind, before, now) {
             // Selector transitions look like add/delete to the watcher, as on the apiserver.
             (EventType::Deleted, true, _) | (EventType::Deleted, false, true) | (EventType::Modified, true, false) => {
@@ -891,7 +893,11 @@ impl Store {
             }
             !w.tx.is_closed()
         });
-        st.history.push_back(change.clone());
+        // The history keeps the previous version only when labels changed: replaying a resumed watch needs it to
+        // turn selector transitions into ADDED/DELETED, and pinning every old version would double memory.
+        let labels_changed =
+            change.old.as_ref().is_some_and(|o| o.pointer("/metadata/labels") != change.object.pointer("/metadata/labels"));
+        st.history.push_back(Change { old: if labels_changed { change.old.clone() } else { None }, ..change.clone() });
         while st.history.len() > config.history_limit {
             if let Some(c) = st.history.pop_front() {
                 st.history_floor = c.rv;
