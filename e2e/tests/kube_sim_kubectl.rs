@@ -95,6 +95,13 @@ async fn apply_client_side_then_get_in_every_format() -> Result<()> {
     let yaml = c.kubectl_ok(&["get", "gd", "g1", "-o", "yaml"])?;
     assert!(yaml.contains("color: red") && yaml.contains("kubectl.kubernetes.io/last-applied-configuration"), "{yaml}");
     assert_eq!(c.kubectl_ok(&["get", "gadget", "g1", "-o", "jsonpath={.spec.replicas}"])?, "2");
+    // kubectl validates strictly by default: a typo in a custom resource is refused, not silently pruned.
+    let typo = c.kubectl_stdin(&["apply", "-f", "-"], Some(&GADGET.replace("color: red", "colour: red")))?;
+    assert!(!typo.status.success());
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains(r#"strict decoding error: unknown field "spec.colour""#), "{err}");
+    let warned = c.kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], Some(&GADGET.replace("name: g1", "name: g2").replace("color: red", "colour: red")))?;
+    assert!(warned.status.success() && String::from_utf8_lossy(&warned.stderr).contains(r#"unknown field "spec.colour""#));
     // Re-apply with a change: a JSON merge patch computed from last-applied.
     c.apply_yaml(&GADGET.replace("color: red", "color: blue"), &[])?;
     assert_eq!(c.kubectl_ok(&["get", "gadget", "g1", "-o", "jsonpath={.spec.color}"])?, "blue");

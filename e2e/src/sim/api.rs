@@ -171,8 +171,8 @@ fn route(
         "watch" => watch(state, &target, params, as_table),
         "get" => get(state, &target, params, as_table),
         "list" => list(state, &target, params, as_table),
-        "create" => create(state, &target, body, &manager),
-        "update" => update(state, &target, body, &manager),
+        "create" => create(state, &target, params, body, &manager),
+        "update" => update(state, &target, params, body, &manager),
         "patch" => patch_object(state, &target, headers, params, body, &manager),
         "delete" => delete(state, &target, params, body),
         _ => delete_collection(state, &target, params, body),
@@ -570,11 +570,49 @@ fn check_type(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
     }
 }
 
+/// `fieldValidation` for custom resources: unknown fields (what pruning would drop) fail the request under
+/// `Strict` (kubectl's default) and come back as `Warning` headers under `Warn` (the server default). Built-in
+/// kinds are not checked: kube-sim carries no `OpenAPI` schemas for them (`docs/kube-sim.md`).
+fn unknown_fields(target: &Target, params: &Params, obj: &Value) -> Result<Vec<String>, ApiError> {
+    let mode = params.get("fieldValidation").map_or("Warn", String::as_str);
+    if mode == "Ignore" || !target.rt.custom {
+        return Ok(Vec::new());
+    }
+    let Some(schema) = target.rt.schemas.get(&target.version) else { return Ok(Vec::new()) };
+    let mut probe = obj.clone();
+    let unknown: Vec<String> = schema.default_and_prune_report(&mut probe).into_iter().map(|p| format!("unknown field \"{p}\"")).collect();
+    if unknown.is_empty() {
+        return Ok(unknown);
+    }
+    match mode {
+        "Strict" => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            unknown.join(", "),
+            kind = target.rt.kind,
+            v = target.version
+        ))),
+        "Warn" => Ok(unknown),
+        other => Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Warn\", \"Strict\""
+        ))),
+    }
+}
+
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(v) = text.parse() {
+            resp.headers_mut().append("Warning", v);
+        }
+    }
+    resp
+}
+
 fn to_storage(target: &Target, obj: Value) -> Value {
     if target.events_v1() { v1_event_to_core(&obj) } else { obj }
 }
 
-fn create(state: &ApiState, target: &Target, body: &Bytes, manager: &str) -> Result<Response, ApiError> {
+fn create(state: &ApiState, target: &Target, params: &Params, body: &Bytes, manager: &str) -> Result<Response, ApiError> {
     if target.name.is_some() {
         return Err(ApiError::method_not_allowed("POST on a named object is not allowed"));
     }
@@ -586,14 +624,15 @@ fn create(state: &ApiState, target: &Target, body: &Bytes, manager: &str) -> Res
     {
         return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
     }
+    let warnings = unknown_fields(target, params, &obj)?;
     let now = store::now_rfc3339();
     let api_version = target.rt.api_version(&target.version);
     patch::record_update(None, &mut obj, manager, &api_version, None, &now);
     let created = state.store.create(&target.storage, target.ns(), to_storage(target, obj))?;
-    Ok(json_response(StatusCode::CREATED, &present(target, &created)))
+    Ok(with_warnings(json_response(StatusCode::CREATED, &present(target, &created)), &warnings))
 }
 
-fn update(state: &ApiState, target: &Target, body: &Bytes, manager: &str) -> Result<Response, ApiError> {
+fn update(state: &ApiState, target: &Target, params: &Params, body: &Bytes, manager: &str) -> Result<Response, ApiError> {
     let name = target.name.clone().unwrap_or_default();
     let mut obj = parse_body(body)?;
     if target.sub.as_deref() == Some("scale") {
@@ -603,9 +642,7 @@ fn update(state: &ApiState, target: &Target, body: &Bytes, manager: &str) -> Res
         return Ok(json_response(StatusCode::OK, &to_scale(target, &updated)));
     }
     check_type(target, &mut obj)?;
-    if obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_none_or(str::is_empty) && !target.rt.custom {
-        // Unconditional updates are allowed for built-ins (and CRs); nothing to check.
-    }
+    let warnings = unknown_fields(target, params, &obj)?;
     let sub = subresource(target);
     let now = store::now_rfc3339();
     let api_version = target.rt.api_version(&target.version);
@@ -622,11 +659,11 @@ fn update(state: &ApiState, target: &Target, body: &Bytes, manager: &str) -> Res
             let mut o = obj.clone();
             patch::record_update(None, &mut o, manager, &api_version, None, &now);
             let created = state.store.create(&target.storage, target.ns(), to_storage(target, o))?;
-            return Ok(json_response(StatusCode::CREATED, &present(target, &created)));
+            return Ok(with_warnings(json_response(StatusCode::CREATED, &present(target, &created)), &warnings));
         }
         other => other?,
     };
-    Ok(json_response(StatusCode::OK, &present(target, &updated)))
+    Ok(with_warnings(json_response(StatusCode::OK, &present(target, &updated)), &warnings))
 }
 
 fn subresource(target: &Target) -> Subresource {
@@ -676,6 +713,7 @@ fn patch_object(
         };
         let mut applied = patch_doc;
         check_type(target, &mut applied)?;
+        let warnings = unknown_fields(target, params, &applied)?;
         let force = params.get("force").is_some_and(|f| f == "true");
         let req = ApplyRequest { manager, force, api_version: &api_version, subresource: target.sub.as_deref(), now: &now };
         let map_err = |e: patch::ApplyError| match &e {
@@ -700,9 +738,9 @@ fn patch_object(
             Err(e) if e.code == 404 && target.sub.is_none() => {
                 let created_obj = patch::server_side_apply(None, &applied, &req, &keys).map_err(map_err)?;
                 let created = state.store.create(&target.storage, target.ns(), to_storage(target, created_obj))?;
-                Ok(json_response(StatusCode::CREATED, &present(target, &created)))
+                Ok(with_warnings(json_response(StatusCode::CREATED, &present(target, &created)), &warnings))
             }
-            other => Ok(json_response(StatusCode::OK, &present(target, &*other?))),
+            other => Ok(with_warnings(json_response(StatusCode::OK, &present(target, &*other?)), &warnings)),
         };
     }
 
@@ -745,14 +783,16 @@ fn patch_object(
     }
     let sub_name = target.sub.clone();
     let events_v1 = target.events_v1();
+    let mut warnings = Vec::new();
     let updated = state.store.modify(&target.storage, target.ns(), &name, subresource(target), |old| {
         let view = if events_v1 { core_event_to_v1(old) } else { old.clone() };
         let patched = apply_patch(&view)?;
+        warnings = unknown_fields(target, params, &patched)?;
         let mut new = if events_v1 { v1_event_to_core(&patched) } else { patched };
         patch::record_update(Some(old), &mut new, manager, &api_version, sub_name.as_deref(), &now);
         Ok(new)
     })?;
-    Ok(json_response(StatusCode::OK, &present(target, &updated)))
+    Ok(with_warnings(json_response(StatusCode::OK, &present(target, &updated)), &warnings))
 }
 
 fn delete_options(params: &Params, body: &Bytes) -> Result<DeleteOptions, ApiError> {
