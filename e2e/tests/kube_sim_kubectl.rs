@@ -100,7 +100,10 @@ async fn apply_client_side_then_get_in_every_format() -> Result<()> {
     assert!(!typo.status.success());
     let err = String::from_utf8_lossy(&typo.stderr);
     assert!(err.contains(r#"strict decoding error: unknown field "spec.colour""#), "{err}");
-    let warned = c.kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], Some(&GADGET.replace("name: g1", "name: g2").replace("color: red", "colour: red")))?;
+    let warned = c.kubectl_stdin(
+        &["apply", "--validate=warn", "-f", "-"],
+        Some(&GADGET.replace("name: g1", "name: g2").replace("color: red", "colour: red")),
+    )?;
     assert!(warned.status.success() && String::from_utf8_lossy(&warned.stderr).contains(r#"unknown field "spec.colour""#));
     // Re-apply with a change: a JSON merge patch computed from last-applied.
     c.apply_yaml(&GADGET.replace("color: red", "color: blue"), &[])?;
