@@ -498,3 +498,63 @@ async fn crds_are_served_and_removed() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn eviction_honours_pod_disruption_budgets() -> Result<()> {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::EvictParams;
+    let c = Cluster::new("eviction").await?;
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("ev", 3, json!({}))).await?;
+    eventually("3 ready pods", wait_timeout(), || async { Ok((ready_pods(&c, "ev").await? == 3).then_some(())) }).await?;
+    let pdbs: Api<PodDisruptionBudget> = c.api();
+    pdbs.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "ev"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "ev"}}}}),
+        )?,
+    )
+    .await?;
+    eventually("budget published", wait_timeout(), || async {
+        let s = pdbs.get("ev").await?.status;
+        Ok(s.filter(|s| s.current_healthy == 3 && s.disruptions_allowed == 1).map(|_| ()))
+    })
+    .await?;
+    let pods: Api<Pod> = c.api();
+    let names: Vec<String> =
+        pods.list(&ListParams::default().labels("app=ev")).await?.items.into_iter().filter_map(|p| p.metadata.name).collect();
+    // Keep the replacement pod unready (kubelet paused) while the refusal is observed, with a client that does
+    // not retry the 429 (kube-rs retries 429s by default, as client-go does for drains).
+    let (Some(sim), Some(ks)) = (c.sim(), c.kube_sim()) else { return Ok(()) };
+    let no_retry: Api<Pod> = Api::namespaced(ks.client_with_retries(false)?, &c.namespace);
+    sim.post("/sim/controllers", json!({"kubelet": false})).await?;
+    pods.evict(&names[0], &EvictParams::default()).await?;
+    // The budget is checked against live pods, so a second eviction before the replacement is Ready is refused.
+    let refused = no_retry.evict(&names[1], &EvictParams::default()).await.unwrap_err();
+    match refused {
+        kube::Error::Api(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (429, "TooManyRequests"));
+            assert!(e.message.contains("disruption budget"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    sim.post("/sim/controllers", json!({"kubelet": true})).await?;
+    // The ReplicaSet replaced the evicted pod; once it is Ready the budget allows one disruption again.
+    eventually("replacement ready", wait_timeout(), || async { Ok((ready_pods(&c, "ev").await? == 3).then_some(())) }).await?;
+    eventually("second eviction allowed", wait_timeout(), || async {
+        Ok(pods.evict(&names[1], &EvictParams::default()).await.ok().map(|_| ()))
+    })
+    .await?;
+    let err = pdbs
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "both"}, "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {}}}),
+            )?,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 422), "{err:?}");
+    c.cleanup().await;
+    Ok(())
+}

@@ -234,6 +234,15 @@ fn builtin(rt: &ResourceType, op: Operation, obj: &mut Value, old: Option<&Value
             }
         }
         ("", "secrets") => default_secret(obj),
+        ("policy", "poddisruptionbudgets") => {
+            let spec = obj.get("spec");
+            if spec.and_then(|s| s.get("minAvailable")).is_some() && spec.and_then(|s| s.get("maxUnavailable")).is_some() {
+                errs.push(invalid_raw("spec", "policy.PodDisruptionBudgetSpec{...}", "minAvailable and maxUnavailable cannot be both set"));
+            }
+            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.entry("unhealthyPodEvictionPolicy").or_insert(json!("IfHealthyBudget"));
+            }
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             if let Err(e) = resources::from_crd(obj) {
                 errs.push(err(CauseReason::FieldValueInvalid, "spec", e.to_string()));

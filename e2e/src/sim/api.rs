@@ -207,12 +207,10 @@ fn resolve(state: &ApiState, group: &str, version: &str, rest: &[&str], path: &s
         None | Some("status") if sub.is_none() || rt.status_subresource => {}
         Some("scale") if rt.scale.is_some() => {}
         Some("finalize") if rt.gr.resource == "namespaces" => {}
+        Some("eviction") if rt.gr.group.is_empty() && rt.gr.resource == "pods" => {}
         Some(other) => {
             return Err(
-                if matches!(
-                    other,
-                    "eviction" | "log" | "exec" | "attach" | "portforward" | "proxy" | "binding" | "ephemeralcontainers" | "resize"
-                ) {
+                if matches!(other, "log" | "exec" | "attach" | "portforward" | "proxy" | "binding" | "ephemeralcontainers" | "resize") {
                     ApiError::not_implemented(&format!("the {}/{other} subresource", rt.gr.resource))
                 } else {
                     ApiError::no_route(path)
@@ -613,6 +611,11 @@ fn to_storage(target: &Target, obj: Value) -> Value {
 }
 
 fn create(state: &ApiState, target: &Target, params: &Params, body: &Bytes, manager: &str) -> Result<Response, ApiError> {
+    if target.sub.as_deref() == Some("eviction") {
+        let eviction = parse_body(body)?;
+        let status = super::disruption::evict(&state.store, target.ns(), target.name.as_deref().unwrap_or_default(), &eviction)?;
+        return Ok(json_response(StatusCode::CREATED, &status));
+    }
     if target.name.is_some() {
         return Err(ApiError::method_not_allowed("POST on a named object is not allowed"));
     }

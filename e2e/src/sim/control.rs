@@ -11,7 +11,7 @@
 //! | `/sim/history/expire` | POST | forget watch history: resumes get 410 Gone |
 //! | `/sim/latency` | POST | `{"ms": 50}` added to every API request (0 clears) |
 //! | `/sim/restart` | POST | `{"downMs": 500}` drop watches, expire nothing, answer 503 for the window |
-//! | `/sim/controllers` | GET / POST | `{"replicaset": bool, "kubelet": bool, "job": bool, "endpoints": bool, "gc": bool}` switches |
+//! | `/sim/controllers` | GET / POST | `{"replicaset": bool, "kubelet": bool, "job": bool, "endpoints": bool, "gc": bool, "disruption": bool}` switches |
 //! | `/sim/clock` | GET | `{"now": RFC3339, "unixMillis": n, "revision": n}` |
 //! | `/sim/stats` | GET | object counts per resource |
 
@@ -62,6 +62,8 @@ pub struct Switches {
     pub endpoints: AtomicBool,
     /// Garbage collector (and namespace finalizer).
     pub gc: AtomicBool,
+    /// Disruption controller (`PodDisruptionBudget` status).
+    pub disruption: AtomicBool,
 }
 
 impl Switches {
@@ -72,6 +74,7 @@ impl Switches {
             job: AtomicBool::new(on),
             endpoints: AtomicBool::new(on),
             gc: AtomicBool::new(on),
+            disruption: AtomicBool::new(on),
         }
     }
 
@@ -82,6 +85,7 @@ impl Switches {
             "job": self.job.load(Ordering::Relaxed),
             "endpoints": self.endpoints.load(Ordering::Relaxed),
             "gc": self.gc.load(Ordering::Relaxed),
+            "disruption": self.disruption.load(Ordering::Relaxed),
         })
     }
 }
@@ -263,6 +267,7 @@ pub async fn set_controllers(State(s): S, Json(b): Json<BTreeMap<String, bool>>)
             "job" => &sw.job,
             "endpoints" => &sw.endpoints,
             "gc" => &sw.gc,
+            "disruption" => &sw.disruption,
             other => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("unknown controller {other:?}")}))).into_response(),
         };
         flag.store(v, Ordering::Relaxed);

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::control::Controls;
+use super::disruption;
 use super::resources::{self, GroupResource};
 use super::selector::LabelSelector;
 use super::store::{self, Change, DeleteOptions, EventType, ListOptions, Propagation, Store, Subresource};
@@ -132,6 +133,7 @@ pub struct ControlPlane {
     dirty_services: BTreeSet<(String, String)>,
     dirty_owners: BTreeSet<String>,
     dirty_namespaces: BTreeSet<String>,
+    dirty_budgets: BTreeSet<String>,
     new_pods: BTreeSet<(String, String)>,
     new_jobs: BTreeSet<(String, String)>,
     deleted_owners: Vec<(String, Vec<String>)>,
@@ -151,6 +153,7 @@ impl ControlPlane {
             dirty_services: BTreeSet::new(),
             dirty_owners: BTreeSet::new(),
             dirty_namespaces: BTreeSet::new(),
+            dirty_budgets: BTreeSet::new(),
             new_pods: BTreeSet::new(),
             new_jobs: BTreeSet::new(),
             deleted_owners: Vec::new(),
@@ -186,6 +189,9 @@ impl ControlPlane {
                         }
                     }
                 }
+                // Heartbeat: work skipped while a controller was switched off (`/sim/controllers`) is picked up
+                // within a second of switching it back on, even if nothing else changes.
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             self.flush();
         }
@@ -210,6 +216,10 @@ impl ControlPlane {
                     }
                 }
                 self.pod_services(&ns, &c.object, c.old.as_deref());
+                self.dirty_budgets.insert(ns.clone());
+            }
+            ("policy", "poddisruptionbudgets") if c.kind != EventType::Deleted => {
+                self.dirty_budgets.insert(ns.clone());
             }
             ("", "services") => {
                 self.dirty_services.insert((ns.clone(), name.clone()));
@@ -264,8 +274,14 @@ impl ControlPlane {
 
     fn flush(&mut self) {
         let sw = &self.controls.switches;
-        let (rs_on, kubelet_on, job_on, ep_on, gc_on) =
-            (Self::on(&sw.replicaset), Self::on(&sw.kubelet), Self::on(&sw.job), Self::on(&sw.endpoints), Self::on(&sw.gc));
+        let (rs_on, kubelet_on, job_on, ep_on, gc_on, pdb_on) = (
+            Self::on(&sw.replicaset),
+            Self::on(&sw.kubelet),
+            Self::on(&sw.job),
+            Self::on(&sw.endpoints),
+            Self::on(&sw.gc),
+            Self::on(&sw.disruption),
+        );
         if kubelet_on {
             for (ns, name) in std::mem::take(&mut self.new_pods) {
                 self.start_pod(&ns, &name);
@@ -284,6 +300,11 @@ impl ControlPlane {
         if ep_on {
             for (ns, name) in std::mem::take(&mut self.dirty_services) {
                 self.sync_endpoints(&ns, &name);
+            }
+        }
+        if pdb_on {
+            for ns in std::mem::take(&mut self.dirty_budgets) {
+                self.sync_budgets(&ns);
             }
         }
         if gc_on {
@@ -669,6 +690,28 @@ impl ControlPlane {
             };
             Ok(new)
         });
+    }
+
+    // === disruption controller ===
+
+    fn sync_budgets(&mut self, ns: &str) {
+        let pdb_gr = gr("policy", "poddisruptionbudgets");
+        let in_ns = ListOptions { namespace: Some(ns.to_owned()), ..ListOptions::default() };
+        let Ok(pdbs) = self.store.list(&pdb_gr, &in_ns) else { return };
+        if pdbs.items.is_empty() {
+            return;
+        }
+        let Ok(pods) = self.store.list(&gr("", "pods"), &in_ns) else { return };
+        let now = store::now_rfc3339();
+        for pdb in pdbs.items {
+            let b = disruption::budget(&pdb, &pods.items);
+            let (_, name) = name_of(&pdb);
+            let _ = self.store.modify(&pdb_gr, ns, &name, Subresource::Status, |old| {
+                let mut new = old.clone();
+                new["status"] = disruption::status(old, b, &now, old.get("status"));
+                Ok(new)
+            });
+        }
     }
 
     // === Endpoints controller ===

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod api;
 pub mod control;
 pub mod control_plane;
+pub mod disruption;
 
 pub mod patch;
 pub mod resources;
@@ -191,12 +192,18 @@ impl KubeSim {
         format!("http://{}", self.addr)
     }
 
-    /// A kube client talking to this server.
+    /// A kube client talking to this server (with kube-rs's default retries of 429/503/504).
     pub fn client(&self) -> Result<kube::Client, SimError> {
+        self.client_with_retries(true)
+    }
+
+    /// A kube client; `retries: false` surfaces 429/503 to the caller instead of retrying them.
+    pub fn client_with_retries(&self, retries: bool) -> Result<kube::Client, SimError> {
         let url = self.url();
         let uri: http::Uri = url.parse().map_err(|source| SimError::Url { url: url.clone(), source })?;
         let mut cfg = kube::Config::new(uri);
         cfg.default_namespace = "default".into();
+        cfg.default_retry = retries;
         kube::Client::try_from(cfg).map_err(|source| SimError::Client { url, source })
     }
 

@@ -364,6 +364,22 @@ const BUILTINS: &[Builtin] = &[
         fields: &[],
     },
     Builtin {
+        group: "policy",
+        version: "v1",
+        resource: "poddisruptionbudgets",
+        kind: "PodDisruptionBudget",
+        namespaced: true,
+        short: &["pdb"],
+        status: true,
+        scale: false,
+        columns: &[
+            ("Min Available", "string", ".spec.minAvailable"),
+            ("Max Unavailable", "string", ".spec.maxUnavailable"),
+            ("Allowed Disruptions", "integer", ".status.disruptionsAllowed"),
+        ],
+        fields: &[],
+    },
+    Builtin {
         group: "networking.k8s.io",
         version: "v1",
         resource: "ingresses",
