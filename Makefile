@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: test lint fmt e2e-real sim bench build help
+.PHONY: test lint fmt e2e-real sim bench build help generate verify-generated
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,12 @@ lint: ## rustfmt check + clippy (pedantic, warnings are errors)
 
 fmt: ## Format the tree
 	$(CARGO) fmt --all
+
+generate: ## Regenerate manifests/crds from the API types (serin-api)
+	$(CARGO) run -q -p serin-api --bin crdgen
+
+verify-generated: ## Fail when committed generated files drift from their sources
+	$(CARGO) run -q -p serin-api --bin crdgen -- --check
 
 e2e-real: ## Run every e2e test against the real cluster in $KUBECONFIG
 	@test -n "$$KUBECONFIG" || { echo "make e2e-real needs KUBECONFIG pointing at a real cluster" >&2; exit 2; }
