@@ -243,6 +243,11 @@ async fn scale_and_foreground_delete_of_a_replicaset() -> Result<()> {
     c.kubectl_ok(&["wait", "rs/web", "--for=jsonpath={.status.readyReplicas}=3", "--timeout=30s"])?;
     let pods = c.kubectl_ok(&["get", "pods", "-l", "app=web"])?;
     assert_eq!(pods.lines().filter(|l| l.contains("1/1") && l.contains("Running")).count(), 3, "{pods}");
+    let wide = c.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "wide"])?;
+    assert!(wide.lines().next().is_some_and(|h| h.contains("IP") && h.contains("NODE")), "{wide}");
+    if c.sim().is_some() {
+        assert!(wide.contains("kube-sim-node") && wide.contains("10.244."), "{wide}");
+    }
     c.kubectl_ok(&["scale", "rs/web", "--replicas=1"])?;
     eventually("1 pod left", wait_timeout(), || async {
         let out = c.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"])?;

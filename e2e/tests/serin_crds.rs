@@ -43,8 +43,7 @@ async fn crds_install_client_side_and_accept_every_fixture() -> Result<()> {
     assert!(files.len() >= 8, "fixtures present");
     for f in &files {
         // Fixtures may pin a namespace; the test owns its own, so drop the object-level `namespace:` lines.
-        let text: String =
-            std::fs::read_to_string(f)?.lines().filter(|l| !l.starts_with("  namespace: ")).map(|l| format!("{l}\n")).collect();
+        let text = std::fs::read_to_string(f)?.lines().filter(|l| !l.starts_with("  namespace: ")).collect::<Vec<_>>().join("\n");
         let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(&text))?;
         assert!(
             out.status.success(),

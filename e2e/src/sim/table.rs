@@ -114,11 +114,15 @@ fn pod_cells(obj: &Value) -> Vec<Value> {
     vec![json!(format!("{ready}/{total}")), json!(status), json!(restarts)]
 }
 
+fn is_pods(rt: &ResourceType) -> bool {
+    rt.gr.group.is_empty() && rt.gr.resource == "pods"
+}
+
 fn columns(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
-    if rt.gr.group.is_empty() && rt.gr.resource == "pods" {
+    if is_pods(rt) {
         for (n, t) in [("Ready", "string"), ("Status", "string"), ("Restarts", "integer")] {
             cols.push(json!({"name": n, "type": t, "format": "", "description": "", "priority": 0}));
         }
@@ -129,12 +133,18 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
     if !rt.columns.iter().any(|c| c.name == "Age") {
         cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
     }
+    if is_pods(rt) {
+        // `kubectl get pods -o wide` columns.
+        for n in ["IP", "Node"] {
+            cols.push(json!({"name": n, "type": "string", "format": "", "description": "", "priority": 1}));
+        }
+    }
     cols
 }
 
 fn row(rt: &ResourceType, obj: &Value, now: i64, include_object: bool) -> Value {
     let mut cells = vec![obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
-    if rt.gr.group.is_empty() && rt.gr.resource == "pods" {
+    if is_pods(rt) {
         cells.extend(pod_cells(obj));
     }
     for c in &rt.columns {
@@ -142,6 +152,11 @@ fn row(rt: &ResourceType, obj: &Value, now: i64, include_object: bool) -> Value 
     }
     if !rt.columns.iter().any(|c| c.name == "Age") {
         cells.push(age(obj, now));
+    }
+    if is_pods(rt) {
+        for p in ["/status/podIP", "/spec/nodeName"] {
+            cells.push(obj.pointer(p).cloned().unwrap_or(json!("<none>")));
+        }
     }
     let object = if include_object {
         obj.clone()
