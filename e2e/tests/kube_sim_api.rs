@@ -558,3 +558,32 @@ async fn eviction_honours_pod_disruption_budgets() -> Result<()> {
     c.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn delete_preconditions_are_checked() -> Result<()> {
+    use kube::api::Preconditions;
+    let c = Cluster::new("preconditions").await?;
+    let cms: Api<ConfigMap> = c.api();
+    let made = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "p"}}))?).await?;
+    let wrong = DeleteParams {
+        preconditions: Some(Preconditions { uid: Some("not-the-uid".into()), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    let err = cms.delete("p", &wrong).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.message.starts_with("Precondition failed: UID in precondition: not-the-uid")),
+        "{err:?}"
+    );
+    let stale =
+        DeleteParams { preconditions: Some(Preconditions { uid: None, resource_version: Some("1".into()) }), ..DeleteParams::default() };
+    let err = cms.delete("p", &stale).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.message.contains("ResourceVersion in precondition: 1")), "{err:?}");
+    let right = DeleteParams {
+        preconditions: Some(Preconditions { uid: made.metadata.uid.clone(), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    cms.delete("p", &right).await?;
+    assert!(cms.get_opt("p").await?.is_none());
+    c.cleanup().await;
+    Ok(())
+}

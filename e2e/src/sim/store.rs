@@ -252,6 +252,29 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
+/// A `preconditions` mismatch (uid / resourceVersion) as the apiserver words it: 409 Conflict.
+fn check_precondition(
+    gr: &GroupResource,
+    name: &str,
+    current: &Value,
+    field: &str,
+    label: &str,
+    want: Option<&str>,
+) -> Result<(), ApiError> {
+    match want {
+        Some(want) if Some(want) != meta_str(current, field) => Err(ApiError::conflict_msg(
+            gr,
+            name,
+            format!(
+                "Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
+                meta_str(current, field).unwrap_or_default()
+            ),
+            None,
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
@@ -524,19 +547,7 @@ impl Store {
                 meta_str(&new, "name").unwrap_or_default()
             )));
         }
-        if let Some(uid) = meta_str(&new, "uid").filter(|u| !u.is_empty())
-            && Some(uid) != meta_str(&old, "uid")
-        {
-            return Err(ApiError::conflict_msg(
-                gr,
-                name,
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&old, "uid").unwrap_or_default()
-                ),
-                None,
-            ));
-        }
+        check_precondition(gr, name, &old, "uid", "UID", meta_str(&new, "uid").filter(|u| !u.is_empty()))?;
         // Fields the server owns are carried over whatever the client sent.
         {
             let old_meta = meta(&old).cloned().unwrap_or_default();
@@ -642,32 +653,8 @@ impl Store {
         let rt = st.tables.get(gr).map(|t| t.rt.clone()).ok_or_else(|| ApiError::no_route(&gr.to_string()))?;
         let key = (if rt.namespaced { ns.to_owned() } else { String::new() }, name.to_owned());
         let old = st.tables.get(gr).and_then(|t| t.objects.get(&key)).cloned().ok_or_else(|| ApiError::not_found(gr, name))?;
-        if let Some(uid) = &opts.uid
-            && Some(uid.as_str()) != meta_str(&old, "uid")
-        {
-            return Err(ApiError::conflict_msg(
-                gr,
-                name,
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&old, "uid").unwrap_or_default()
-                ),
-                None,
-            ));
-        }
-        if let Some(rv) = &opts.resource_version
-            && Some(rv.as_str()) != meta_str(&old, "resourceVersion")
-        {
-            return Err(ApiError::conflict_msg(
-                gr,
-                name,
-                format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta_str(&old, "resourceVersion").unwrap_or_default()
-                ),
-                None,
-            ));
-        }
+        check_precondition(gr, name, &old, "uid", "UID", opts.uid.as_deref())?;
+        check_precondition(gr, name, &old, "resourceVersion", "ResourceVersion", opts.resource_version.as_deref())?;
         let mut fins = finalizers(&old);
         // Namespaces always terminate through their content; workloads default to background deletion.
         let policy = opts.propagation.unwrap_or(Propagation::Background);
