@@ -1,0 +1,7 @@
+//! `serin-planner`: the pure decision logic of the Serin controller.
+//!
+//! Contract: no async, no Kubernetes client, no clock (time is an argument), no I/O. Given the same input every
+//! function returns the same output, so the controller's behaviour is tested here with plain table and property
+//! tests. The controller crate observes the cluster, calls into this crate, and executes what it returns.
+
+pub mod validate;
