@@ -4,4 +4,5 @@
 //! function returns the same output, so the controller's behaviour is tested here with plain table and property
 //! tests. The controller crate observes the cluster, calls into this crate, and executes what it returns.
 
+pub mod phase;
 pub mod validate;
