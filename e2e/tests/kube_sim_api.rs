@@ -587,3 +587,58 @@ async fn delete_preconditions_are_checked() -> Result<()> {
     c.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn metadata_only_lists_and_watches() -> Result<()> {
+    use kube::core::PartialObjectMeta;
+    let c = Cluster::new("metadata").await?;
+    let cms: Api<ConfigMap> = c.api();
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "m1", "labels": {"k": "v"}}, "data": {"big": "x".repeat(4096)}}))?,
+    )
+    .await?;
+    let list = cms.list_metadata(&ListParams::default()).await?;
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.labels.as_ref().unwrap()["k"], "v");
+    assert_eq!(list.items[0].types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
+    let one = cms.get_metadata("m1").await?;
+    assert_eq!(one.metadata.name.as_deref(), Some("m1"));
+    let (reader, writer) = reflector::store();
+    // kube 5: an Api over PartialObjectMeta makes metadata-only requests (Accept: as=PartialObjectMetadata[List]).
+    let meta_api: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(c.client.clone(), &c.namespace);
+    let stream = reflector::reflector(writer, watcher(meta_api, watcher::Config::default())).applied_objects();
+    let task = tokio::spawn(async move {
+        let mut s = std::pin::pin!(stream);
+        while s.next().await.is_some() {}
+    });
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "m2"}}))?).await?;
+    eventually("metadata reflector sees both", wait_timeout(), || async { Ok((reader.state().len() == 2).then_some(())) }).await?;
+    task.abort();
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn namespace_deletion_removes_its_content() -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let c = Cluster::new("ns-delete").await?;
+    if c.sim().is_none() {
+        return Ok(());
+    }
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("gone", 2, json!({}))).await?;
+    eventually("pods", wait_timeout(), || async { Ok((pod_count(&c, "gone").await? == 2).then_some(())) }).await?;
+    let nss: Api<Namespace> = Api::all(c.client.clone());
+    nss.delete(&c.namespace, &DeleteParams::default()).await?;
+    let terminating = nss.get_opt(&c.namespace).await?;
+    if let Some(ns) = terminating {
+        assert_eq!(ns.status.and_then(|s| s.phase).as_deref(), Some("Terminating"));
+    }
+    eventually("namespace gone", wait_timeout(), || async { Ok(nss.get_opt(&c.namespace).await?.is_none().then_some(())) }).await?;
+    assert!(rss.list(&ListParams::default()).await?.items.is_empty());
+    let cms: Api<ConfigMap> = c.api();
+    let err = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "late"}}))?).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 404), "{err:?}");
+    Ok(())
+}

@@ -166,11 +166,11 @@ fn route(
             "only the following media types are accepted: application/json, application/yaml (kube-sim does not speak protobuf); got {accept}"
         )));
     }
-    let as_table = accept.contains("as=Table");
+    let shape = Shape::from_accept(accept);
     match verb {
-        "watch" => watch(state, &target, params, as_table),
-        "get" => get(state, &target, params, as_table),
-        "list" => list(state, &target, params, as_table),
+        "watch" => watch(state, &target, params, shape),
+        "get" => get(state, &target, params, shape),
+        "list" => list(state, &target, params, shape),
         "create" => create(state, &target, params, body, &manager),
         "update" => update(state, &target, params, body, &manager),
         "patch" => patch_object(state, &target, headers, params, body, &manager),
@@ -344,7 +344,38 @@ fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn get(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> Result<Response, ApiError> {
+/// The representation a client asked for in `Accept` (`as=Table`, `as=PartialObjectMetadata[List]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Full,
+    Table,
+    Metadata,
+}
+
+impl Shape {
+    fn from_accept(accept: &str) -> Self {
+        // Clients list several alternatives in preference order; the first one kube-sim can produce wins.
+        for alternative in accept.split(',') {
+            if alternative.contains("as=Table") {
+                return Self::Table;
+            }
+            if alternative.contains("as=PartialObjectMetadata") {
+                return Self::Metadata;
+            }
+            if alternative.contains("json") || alternative.contains("*/*") {
+                return Self::Full;
+            }
+        }
+        Self::Full
+    }
+}
+
+/// `meta.k8s.io/v1` `PartialObjectMetadata` of an object (what metadata-only watchers receive).
+fn partial_metadata(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+fn get(state: &ApiState, target: &Target, params: &Params, shape: Shape) -> Result<Response, ApiError> {
     let name = target.name.as_deref().unwrap_or_default();
     let obj = state
         .store
@@ -354,14 +385,17 @@ fn get(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> Re
         return Ok(json_response(StatusCode::OK, &to_scale(target, &obj)));
     }
     let obj = Arc::new(present(target, &obj));
-    if as_table {
-        let include = params.get("includeObject").is_some_and(|i| i == "Object");
-        return Ok(json_response(StatusCode::OK, &table::table(&target.rt, &[obj], None, None, include, true, now_secs())));
+    match shape {
+        Shape::Table => {
+            let include = params.get("includeObject").is_some_and(|i| i == "Object");
+            Ok(json_response(StatusCode::OK, &table::table(&target.rt, &[obj], None, None, include, true, now_secs())))
+        }
+        Shape::Metadata => Ok(json_response(StatusCode::OK, &partial_metadata(&obj))),
+        Shape::Full => Ok(json_response(StatusCode::OK, &obj)),
     }
-    Ok(json_response(StatusCode::OK, &obj))
 }
 
-fn list(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> Result<Response, ApiError> {
+fn list(state: &ApiState, target: &Target, params: &Params, shape: Shape) -> Result<Response, ApiError> {
     let opts = params_list_options(target, params)?;
     let res = state.store.list(&target.storage, &opts)?;
     let want_av = target.rt.api_version(&target.version);
@@ -376,7 +410,7 @@ fn list(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> R
             }
         })
         .collect();
-    if as_table {
+    if shape == Shape::Table {
         let include = params.get("includeObject").is_some_and(|i| i == "Object");
         return Ok(json_response(
             StatusCode::OK,
@@ -389,6 +423,13 @@ fn list(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> R
     }
     if let Some(r) = res.remaining {
         meta["remainingItemCount"] = json!(r);
+    }
+    if shape == Shape::Metadata {
+        let items: Vec<Value> = items.iter().map(|o| partial_metadata(o)).collect();
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
+        ));
     }
     // Typed (built-in) lists omit kind/apiVersion on items, as the apiserver's protobuf-backed encoders do;
     // custom resource lists keep them.
@@ -450,7 +491,7 @@ struct WatchState {
     first_table: bool,
 }
 
-fn watch(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> Result<Response, ApiError> {
+fn watch(state: &ApiState, target: &Target, params: &Params, shape: Shape) -> Result<Response, ApiError> {
     let mut opts = params_list_options(target, params)?;
     if let Some(name) = &target.name {
         // Watch on a single object (legacy path form) = field selector on the name.
@@ -494,12 +535,14 @@ fn watch(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> 
                 WatchItem::Event(kind, obj) => {
                     let mut o = if events_v1 { core_event_to_v1(&obj) } else { (*obj).clone() };
                     o["apiVersion"] = json!(rt.api_version(&version));
-                    let object = if as_table {
-                        let t = table::table(&rt, &[Arc::new(o)], None, None, include_object, st.first_table, now_secs());
-                        st.first_table = false;
-                        t
-                    } else {
-                        o
+                    let object = match shape {
+                        Shape::Table => {
+                            let t = table::table(&rt, &[Arc::new(o)], None, None, include_object, st.first_table, now_secs());
+                            st.first_table = false;
+                            t
+                        }
+                        Shape::Metadata => partial_metadata(&o),
+                        Shape::Full => o,
                     };
                     json!({"type": kind.as_str(), "object": object})
                 }
@@ -511,7 +554,12 @@ fn watch(state: &ApiState, target: &Target, params: &Params, as_table: bool) -> 
                         if initial_end {
                             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                         }
-                        json!({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version(&version), "metadata": md}})
+                        let (kind, api_version) = if shape == Shape::Metadata {
+                            ("PartialObjectMetadata".to_owned(), "meta.k8s.io/v1".to_owned())
+                        } else {
+                            (rt.kind.clone(), rt.api_version(&version))
+                        };
+                        json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api_version, "metadata": md}})
                     }
                 }
                 WatchItem::Error(e) => {
