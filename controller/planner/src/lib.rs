@@ -5,4 +5,5 @@
 //! tests. The controller crate observes the cluster, calls into this crate, and executes what it returns.
 
 pub mod phase;
+pub mod replicas;
 pub mod validate;
