@@ -5,5 +5,6 @@
 //! tests. The controller crate observes the cluster, calls into this crate, and executes what it returns.
 
 pub mod phase;
+pub mod pod_hash;
 pub mod replicas;
 pub mod validate;
