@@ -877,15 +877,9 @@ fn delete(state: &ApiState, target: &Target, params: &Params, body: &Bytes) -> R
     let name = target.name.clone().unwrap_or_default();
     let opts = delete_options(params, body)?;
     match state.store.delete(&target.storage, target.ns(), &name, &opts)? {
-        Deleted::Gone(obj) => {
-            if target.rt.custom {
-                Ok(json_response(StatusCode::OK, &present(target, &obj)))
-            } else {
-                // Built-ins answer with the final object too (kubectl prints `<kind> "<name>" deleted`).
-                Ok(json_response(StatusCode::OK, &present(target, &obj)))
-            }
-        }
-        Deleted::Terminating(obj) => Ok(json_response(StatusCode::OK, &present(target, &obj))),
+        // Both answer 200 with the object (its final state, or the terminating one), for built-ins and custom
+        // resources alike; kubectl prints `<kind> "<name>" deleted` from it.
+        Deleted::Gone(obj) | Deleted::Terminating(obj) => Ok(json_response(StatusCode::OK, &present(target, &obj))),
     }
 }
 

@@ -763,7 +763,7 @@ impl Store {
         self.state.lock().watchers.retain(|w| w.id != id);
     }
 
-    /// Sends a bookmark at the current revision to every live watch that asked for bookmarks (the caller filters).
+    /// The revision a watch bookmark carries (the current one).
     pub fn bookmark_revision(&self) -> u64 {
         self.state.lock().rv
     }
