@@ -33,6 +33,7 @@ pub mod crd;
 pub mod experiment;
 pub mod go_duration;
 pub mod int_or_percent;
+pub mod labels;
 pub mod metric_provider;
 pub mod pause_duration;
 pub mod rollout;

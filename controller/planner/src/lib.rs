@@ -4,7 +4,13 @@
 //! function returns the same output, so the controller's behaviour is tested here with plain table and property
 //! tests. The controller crate observes the cluster, calls into this crate, and executes what it returns.
 
+pub mod canary;
+pub mod conditions;
 pub mod phase;
+pub mod plan;
 pub mod pod_hash;
 pub mod replicas;
+pub mod status_patch;
 pub mod validate;
+
+pub use plan::{Action, Event, Observed, Plan, plan};

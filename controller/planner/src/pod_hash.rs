@@ -130,6 +130,11 @@ pub fn go_json(template: &PodTemplateSpec) -> Result<String, PodHashError> {
 }
 
 /// Argo's hashing of already-marshalled template bytes: FNV-32a, the collision count, decimal, `SafeEncodeString`.
+/// Argo's `ComputeStepHash` encoding for arbitrary bytes: FNV-32a, printed in decimal, then safe-encoded.
+pub fn fnv32a_safe_encoded(bytes: &[u8]) -> String {
+    safe_encode_string(&fnv32a(FNV32_OFFSET, bytes).to_string())
+}
+
 fn hash_go_json(bytes: &[u8], collision_count: Option<i32>) -> String {
     let mut hash = fnv32a(FNV32_OFFSET, bytes);
     if let Some(count) = collision_count {

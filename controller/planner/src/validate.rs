@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Unsupported(String),
     /// `Internal error`.
     Internal,
+    /// `Not implemented`: valid for Argo Rollouts, but this version of Serin cannot run it yet.
+    NotImplemented,
 }
 
 /// One invalid field of a Rollout spec.
@@ -58,6 +60,11 @@ impl SpecError {
     fn invalid(path: impl Into<String>, value: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { path: path.into(), kind: ErrorKind::Invalid(value.into()), detail: detail.into() }
     }
+
+    /// A field Argo accepts that this version of Serin does not run yet.
+    pub fn not_implemented(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { path: path.into(), kind: ErrorKind::NotImplemented, detail: detail.into() }
+    }
 }
 
 impl fmt::Display for SpecError {
@@ -67,6 +74,7 @@ impl fmt::Display for SpecError {
             ErrorKind::Invalid(v) => write!(f, "{}: Invalid value: {v}", self.path)?,
             ErrorKind::Unsupported(v) => write!(f, "{}: Unsupported value: {v}", self.path)?,
             ErrorKind::Internal => write!(f, "{}: Internal error", self.path)?,
+            ErrorKind::NotImplemented => write!(f, "{}: Not implemented", self.path)?,
         }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;
@@ -137,6 +145,55 @@ fn int_or_string_go(v: &IntOrPercent) -> String {
         IntOrPercent::Int(i) => format!("intstr.IntOrString{{Type:0, IntVal:{i}, StrVal:\"\"}}"),
         IntOrPercent::String(s) => format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}", quoted(s)),
     }
+}
+
+/// Valid Argo fields that this version of Serin cannot run yet. Reported as `InvalidSpec` like any other error, so a
+/// Rollout that needs them is held (nothing running is touched) rather than run without them.
+pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
+    const LATER: &str = "not supported by this version of Serin yet; the Rollout is held until it is removed";
+    let spec = &rollout.spec;
+    let mut errs = Vec::new();
+    let mut note = |path: &str, what: &str| errs.push(SpecError::not_implemented(path, format!("{what} is {LATER}")));
+    for key in spec.unknown.keys() {
+        note(&format!("spec.{key}"), "this field");
+    }
+    if spec.workload_ref.is_some() {
+        note("spec.workloadRef", "workloadRef");
+    }
+    if spec.restart_at.is_some() {
+        note("spec.restartAt", "restartAt");
+    }
+    let strategy = spec.strategy.as_ref();
+    if strategy.is_some_and(|s| s.blue_green.is_some()) {
+        note("spec.strategy.blueGreen", "the blue-green strategy");
+    }
+    let Some(canary) = strategy.and_then(|s| s.canary.as_ref()) else { return errs };
+    let optional = [
+        ("trafficRouting", canary.traffic_routing.is_some(), "traffic routing"),
+        ("analysis", canary.analysis.is_some(), "background analysis"),
+        ("antiAffinity", canary.anti_affinity.is_some(), "antiAffinity"),
+        ("canaryMetadata", canary.canary_metadata.is_some(), "canaryMetadata"),
+        ("stableMetadata", canary.stable_metadata.is_some(), "stableMetadata"),
+        ("replicaProgressThreshold", canary.replica_progress_threshold.is_some(), "replicaProgressThreshold"),
+    ];
+    for (field, set, what) in optional {
+        if set {
+            note(&format!("spec.strategy.canary.{field}"), what);
+        }
+    }
+    for (i, step) in canary.steps.iter().enumerate() {
+        let path = format!("spec.strategy.canary.steps[{i}]");
+        if step.analysis.is_some() {
+            note(&format!("{path}.analysis"), "the analysis step");
+        }
+        if step.experiment.is_some() {
+            note(&format!("{path}.experiment"), "the experiment step");
+        }
+        if step.plugin.is_some() {
+            note(&format!("{path}.plugin"), "the plugin step");
+        }
+    }
+    errs
 }
 
 /// Validates a Rollout's spec. An empty result means the spec is valid.

@@ -1,0 +1,194 @@
+//! The planner's contract: [`Observed`] in, [`Plan`] out.
+//!
+//! `plan(&Observed, now)` is pure and deterministic: the same snapshot and the same `now` always give the same
+//! plan. It never performs anything; the controller's executor carries out [`Plan::actions`] in order, stops at the
+//! first error, then writes [`Plan::status`] (only its difference from the observed status, see
+//! [`crate::status_patch`]), then records [`Plan::events`], and requeues after [`Plan::requeue_after`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serin_api::common::ConditionStatus;
+use serin_api::rollout::status::RolloutConditionType;
+use serin_api::{Rollout, RolloutStatus};
+
+use crate::conditions::{self, INVALID_SPEC_REASON};
+use crate::phase::rollout_phase;
+use crate::validate::{SpecError, invalid_spec_message, unsupported_features, validate_rollout};
+use crate::{canary, pod_hash};
+
+/// Everything the planner may look at for one Rollout, taken from the controller's caches.
+#[derive(Clone, Debug)]
+pub struct Observed<'a> {
+    /// The Rollout as last seen.
+    pub rollout: &'a Rollout,
+    /// The ReplicaSets this Rollout controls, plus orphans (no controller owner) whose labels match its selector;
+    /// the planner adopts those. ReplicaSets being deleted may be included; they are ignored.
+    pub replica_sets: &'a [Arc<ReplicaSet>],
+}
+
+/// What to do for one Rollout now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Writes to perform, in order; the executor stops at the first failure.
+    pub actions: Vec<Action>,
+    /// The full status the Rollout should have once the actions succeeded. The executor writes only its difference
+    /// from the observed status, and nothing at all when there is none.
+    pub status: RolloutStatus,
+    /// Events to record on the Rollout once the status is written.
+    pub events: Vec<Event>,
+    /// Plan again after this long even if nothing changes (a pause expiring, a progress deadline); `None` leaves it
+    /// to watch events and the controller's periodic resync.
+    pub requeue_after: Option<Duration>,
+}
+
+/// One write. A closed set: everything the controller may do to the cluster for a Rollout is listed here.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Write `spec.replicas: 1` into a Rollout that leaves it unset, so an autoscaler can scale it (as Argo does).
+    DefaultReplicas,
+    /// Set the Rollout's `rollout.argoproj.io/revision` annotation.
+    SetRolloutRevision {
+        /// The revision of the desired ReplicaSet.
+        revision: String,
+    },
+    /// Take ownership of an orphan ReplicaSet that matches the Rollout's selector.
+    AdoptReplicaSet {
+        /// Its name.
+        name: String,
+        /// Its uid, as a precondition: a ReplicaSet recreated under the same name is not adopted by mistake.
+        uid: String,
+    },
+    /// Create the ReplicaSet of the desired pod template.
+    CreateReplicaSet(Box<ReplicaSet>),
+    /// Rewrite the revision bookkeeping or `minReadySeconds` of an existing ReplicaSet.
+    UpdateReplicaSet {
+        /// Its name.
+        name: String,
+        /// New `rollout.argoproj.io/revision`, when it changes.
+        revision: Option<String>,
+        /// New `rollout.argoproj.io/revision-history`, when it changes.
+        revision_history: Option<String>,
+        /// New `spec.minReadySeconds`, when it changes.
+        min_ready_seconds: Option<i32>,
+    },
+    /// Set `spec.replicas` of a ReplicaSet, and its `desired-replicas` annotation to the Rollout's `spec.replicas`.
+    ScaleReplicaSet {
+        /// Its name.
+        name: String,
+        /// `spec.replicas` as observed, for the event text.
+        from: i32,
+        /// The new `spec.replicas`.
+        to: i32,
+        /// The Rollout's `spec.replicas`, for the `rollout.argoproj.io/desired-replicas` annotation.
+        rollout_replicas: i32,
+        /// Its revision, for the event text.
+        revision: i64,
+    },
+    /// Delete an old ReplicaSet beyond `revisionHistoryLimit`.
+    DeleteReplicaSet {
+        /// Its name.
+        name: String,
+        /// Its uid, as a deletion precondition.
+        uid: String,
+    },
+}
+
+/// A Kubernetes Event to record on the Rollout (`kubectl describe rollout` shows them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    pub warning: bool,
+    /// Argo's event reason, e.g. `RolloutStepCompleted`.
+    pub reason: &'static str,
+    /// Human-readable text.
+    pub note: String,
+}
+
+// === impl Event ===
+
+impl Event {
+    /// A `Normal` event.
+    pub fn normal(reason: &'static str, note: impl Into<String>) -> Self {
+        Self { warning: false, reason, note: note.into() }
+    }
+
+    /// A `Warning` event.
+    pub fn warning(reason: &'static str, note: impl Into<String>) -> Self {
+        Self { warning: true, reason, note: note.into() }
+    }
+}
+
+/// Plans one reconcile of `observed.rollout` at time `now`.
+///
+/// An invalid spec (including fields this version does not implement yet) yields only an `InvalidSpec` condition
+/// and phase `Degraded`: nothing that runs is touched, and the next valid spec is planned normally.
+pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
+    let rollout = observed.rollout;
+    let mut errors = validate_rollout(rollout);
+    if errors.is_empty() {
+        errors = unsupported_features(rollout);
+    }
+    let template = rollout.spec.template.clone().unwrap_or_default();
+    let collision_count = rollout.status.as_ref().and_then(|s| s.collision_count);
+    let pod_hash = match pod_hash::pod_template_hash(&template, collision_count) {
+        Ok(hash) => Some(hash),
+        Err(err) => {
+            errors.push(SpecError::not_implemented(pod_hash_error_path(&err), err.to_string()));
+            None
+        }
+    };
+    match (errors.is_empty(), pod_hash) {
+        (true, Some(pod_hash)) => canary::plan(observed, &pod_hash, now),
+        _ => invalid_spec(rollout, &errors, now),
+    }
+}
+
+/// The template path of a pod-hash error, made absolute.
+fn pod_hash_error_path(err: &pod_hash::PodHashError) -> String {
+    let path = match err {
+        pod_hash::PodHashError::UnsupportedField { path }
+        | pod_hash::PodHashError::InvalidQuantity { path, .. }
+        | pod_hash::PodHashError::InvalidTime { path } => path,
+    };
+    format!("spec.template.{path}")
+}
+
+/// The plan for an invalid Rollout: the `InvalidSpec` condition (replaced when the reason changes), the observed
+/// generation and the phase; no other field and no object is touched.
+fn invalid_spec(rollout: &Rollout, errors: &[SpecError], now: Timestamp) -> Plan {
+    let stamp = seconds(now);
+    let mut status = rollout.status.clone().unwrap_or_default();
+    let name = rollout.metadata.name.as_deref().unwrap_or_default();
+    let message = invalid_spec_message(name, errors);
+    let previous = conditions::get(&status, &RolloutConditionType::InvalidSpec).map(|c| c.message.clone());
+    let mut events = Vec::new();
+    if previous.as_deref() != Some(message.as_str()) {
+        conditions::remove(&mut status, &RolloutConditionType::InvalidSpec);
+        conditions::set_condition(
+            &mut status,
+            conditions::new_condition(
+                RolloutConditionType::InvalidSpec,
+                ConditionStatus::True,
+                INVALID_SPEC_REASON,
+                message.clone(),
+                &stamp,
+            ),
+        );
+        events.push(Event::warning(INVALID_SPEC_REASON, message));
+    }
+    status.observed_generation = Some(rollout.metadata.generation.unwrap_or_default().to_string());
+    let (phase, message) = rollout_phase(&rollout.spec, &status);
+    status.phase = Some(phase);
+    status.message = Some(message);
+    Plan { actions: Vec::new(), status, events, requeue_after: None }
+}
+
+/// `now` truncated to whole seconds: Kubernetes stores times with second precision, so planning with the stored
+/// value keeps a plan identical to the one made after the status round-trips through the API server.
+pub(crate) fn seconds(now: Timestamp) -> Time {
+    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
+}

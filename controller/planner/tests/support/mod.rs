@@ -1,0 +1,255 @@
+//! A toy cluster for planner tests: it applies a [`Plan`] the way the executor and the API server would, and a
+//! `settle` step stands in for the ReplicaSet controller and kubelet. No async, no client: scenarios run in
+//! microseconds and read like the user story.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serin_api::labels::{DESIRED_REPLICAS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY};
+use serin_api::rollout::status::{RolloutConditionType, RolloutPhase};
+use serin_api::{Rollout, RolloutStatus};
+use serin_planner::{Action, Observed, Plan, plan};
+
+/// A Rollout from inline YAML.
+pub fn rollout(yaml: &str) -> Rollout {
+    let mut ro: Rollout = serde_saphyr::from_str(yaml).unwrap();
+    ro.metadata.uid = Some("rollout-uid".into());
+    ro.metadata.generation = Some(1);
+    ro.metadata.namespace = Some("default".into());
+    ro
+}
+
+/// A canary Rollout `web` with `replicas` pods of `image` and the given steps (YAML flow list).
+pub fn canary(replicas: i32, steps: &str) -> Rollout {
+    rollout(&format!(
+        r"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: 'web:1'}}]
+  strategy:
+    canary:
+      steps: {steps}
+"
+    ))
+}
+
+pub struct World {
+    pub rollout: Rollout,
+    pub rss: Vec<ReplicaSet>,
+    pub now: Timestamp,
+    /// Images whose pods never become available.
+    pub broken_images: BTreeSet<String>,
+    pub last_plan: Option<Plan>,
+    pub events: Vec<String>,
+    next_uid: u32,
+}
+
+impl World {
+    pub fn new(rollout: Rollout) -> Self {
+        Self {
+            rollout,
+            rss: Vec::new(),
+            now: "2026-01-01T00:00:00Z".parse().unwrap(),
+            broken_images: BTreeSet::new(),
+            last_plan: None,
+            events: Vec::new(),
+            next_uid: 0,
+        }
+    }
+
+    pub fn status(&self) -> RolloutStatus {
+        self.rollout.status.clone().unwrap_or_default()
+    }
+
+    pub fn plan(&self) -> Plan {
+        let rss: Vec<Arc<ReplicaSet>> = self.rss.iter().cloned().map(Arc::new).collect();
+        plan(&Observed { rollout: &self.rollout, replica_sets: &rss }, self.now)
+    }
+
+    /// One reconcile: plan, apply every action and the status. Returns the plan.
+    pub fn reconcile(&mut self) -> Plan {
+        let plan = self.plan();
+        for action in &plan.actions {
+            self.apply(action);
+        }
+        let before = serde_json::to_value(self.status()).unwrap();
+        let after = serde_json::to_value(&plan.status).unwrap();
+        if serin_planner::status_patch::merge_diff(&before, &after).is_some() {
+            // Round-trip through JSON like the API server, so times lose their sub-second part.
+            self.rollout.status = Some(serde_json::from_value(after).unwrap());
+        }
+        self.events.extend(plan.events.iter().map(|e| format!("{}: {}", e.reason, e.note)));
+        self.last_plan = Some(plan.clone());
+        plan
+    }
+
+    fn apply(&mut self, action: &Action) {
+        match action {
+            Action::DefaultReplicas => self.rollout.spec.replicas = Some(1),
+            Action::SetRolloutRevision { revision } => {
+                self.rollout.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(REVISION.into(), revision.clone());
+            }
+            Action::AdoptReplicaSet { name, .. } => {
+                let rs = self.rs_mut(name);
+                rs.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "argoproj.io/v1alpha1".into(),
+                    kind: "Rollout".into(),
+                    name: "web".into(),
+                    uid: "rollout-uid".into(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]);
+            }
+            Action::CreateReplicaSet(rs) => {
+                assert!(self.rss.iter().all(|r| r.metadata.name != rs.metadata.name), "created twice: {:?}", rs.metadata.name);
+                let mut rs = (**rs).clone();
+                self.next_uid += 1;
+                rs.metadata.uid = Some(format!("uid-{}", self.next_uid));
+                rs.metadata.generation = Some(1);
+                rs.metadata.creation_timestamp = Some(Time(self.now + SignedDuration::from_secs(i64::from(self.next_uid))));
+                rs.status = Some(ReplicaSetStatus { replicas: 0, observed_generation: Some(1), ..Default::default() });
+                self.rss.push(rs);
+            }
+            Action::UpdateReplicaSet { name, revision, revision_history, min_ready_seconds } => {
+                let rs = self.rs_mut(name);
+                let annotations = rs.metadata.annotations.get_or_insert_with(BTreeMap::new);
+                if let Some(r) = revision {
+                    annotations.insert(REVISION.into(), r.clone());
+                }
+                if let Some(h) = revision_history {
+                    annotations.insert(REVISION_HISTORY.into(), h.clone());
+                }
+                if let Some(m) = min_ready_seconds {
+                    rs.spec.as_mut().unwrap().min_ready_seconds = Some(*m);
+                }
+            }
+            Action::ScaleReplicaSet { name, to, rollout_replicas, .. } => {
+                let rs = self.rs_mut(name);
+                rs.spec.as_mut().unwrap().replicas = Some(*to);
+                rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(DESIRED_REPLICAS.into(), rollout_replicas.to_string());
+                *rs.metadata.generation.get_or_insert(1) += 1;
+            }
+            Action::DeleteReplicaSet { name, .. } => self.rss.retain(|rs| rs.metadata.name.as_deref() != Some(name)),
+        }
+    }
+
+    pub fn rs_mut(&mut self, name: &str) -> &mut ReplicaSet {
+        self.rss.iter_mut().find(|rs| rs.metadata.name.as_deref() == Some(name)).unwrap()
+    }
+
+    /// The ReplicaSet controller and kubelet: every ReplicaSet's pods exist, and are available unless broken.
+    pub fn settle(&mut self) {
+        for rs in &mut self.rss {
+            let spec = rs.spec.as_ref().unwrap();
+            let want = spec.replicas.unwrap_or(1);
+            let image = spec.template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.clone().unwrap_or_default();
+            let available = if self.broken_images.contains(&image) { 0 } else { want };
+            rs.status = Some(ReplicaSetStatus {
+                replicas: want,
+                ready_replicas: Some(available),
+                available_replicas: Some(available),
+                observed_generation: rs.metadata.generation,
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Reconcile and settle until the plan makes no more changes (at most `limit` rounds). Returns the rounds used.
+    pub fn converge(&mut self) -> usize {
+        for round in 1..=100 {
+            let before = (self.rss.clone(), self.rollout.clone());
+            self.reconcile();
+            self.settle();
+            if (self.rss.clone(), self.rollout.clone()) == before {
+                return round;
+            }
+        }
+        panic!("no convergence in 100 rounds; status: {:#?}", self.status());
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.now += SignedDuration::try_from(by).unwrap();
+    }
+
+    pub fn set_image(&mut self, image: &str) {
+        self.rollout.spec.template.as_mut().unwrap().spec.as_mut().unwrap().containers[0].image = Some(image.into());
+        *self.rollout.metadata.generation.get_or_insert(1) += 1;
+    }
+
+    pub fn patch_status(&mut self, patch: serde_json::Value) {
+        let mut status = serde_json::to_value(self.status()).unwrap();
+        json_merge(&mut status, &patch);
+        self.rollout.status = Some(serde_json::from_value(status).unwrap());
+    }
+
+    /// What `kubectl serin promote` does at a pause step.
+    pub fn promote(&mut self) {
+        self.patch_status(serde_json::json!({"pauseConditions": null}));
+    }
+
+    pub fn phase(&self) -> (RolloutPhase, String) {
+        let s = self.status();
+        (s.phase.unwrap(), s.message.unwrap_or_default())
+    }
+
+    pub fn step_index(&self) -> Option<i32> {
+        self.status().current_step_index
+    }
+
+    pub fn condition(&self, type_: RolloutConditionType) -> Option<(String, String)> {
+        self.status().conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
+    }
+
+    /// `(image, spec.replicas)` of every ReplicaSet with pods, sorted by image.
+    pub fn sizes(&self) -> Vec<(String, i32)> {
+        let mut out: Vec<(String, i32)> = self
+            .rss
+            .iter()
+            .map(|rs| {
+                let spec = rs.spec.as_ref().unwrap();
+                let image = spec.template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.clone().unwrap();
+                (image, spec.replicas.unwrap())
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub fn hash_of(&self, image: &str) -> String {
+        self.rss
+            .iter()
+            .find(|rs| {
+                rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image)
+            })
+            .and_then(|rs| rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH).cloned())
+            .unwrap()
+    }
+}
+
+fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    if let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                json_merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+    } else {
+        *target = patch.clone();
+    }
+}
