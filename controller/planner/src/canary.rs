@@ -761,7 +761,7 @@ impl<'a> Ctx<'a> {
         let was_paused = !self.old.pause_conditions.is_empty();
         match (was_paused, status.pause_conditions.first()) {
             (false, Some(first)) => {
-                self.events.push(Event::normal(cond::PAUSED_REASON, format!("{} ({})", cond::PAUSED_MESSAGE, first.reason.as_str())))
+                self.events.push(Event::normal(cond::PAUSED_REASON, format!("{} ({})", cond::PAUSED_MESSAGE, first.reason.as_str())));
             }
             (true, None) if status.aborted_at.is_none() => self.events.push(Event::normal(cond::RESUMED_REASON, cond::RESUMED_MESSAGE)),
             _ => {}
