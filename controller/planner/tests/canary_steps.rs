@@ -116,7 +116,7 @@ fn timed_pause_requeues_exactly_at_expiry() {
     let start = w.status().pause_conditions[0].start_time.0;
     let requeue = w.plan().requeue_after.unwrap();
     assert_eq!(w.now + jiff::SignedDuration::try_from(requeue).unwrap(), start + jiff::SignedDuration::from_secs(30));
-    w.advance(requeue - Duration::from_millis(1));
+    w.advance(requeue.checked_sub(Duration::from_millis(1)).unwrap());
     w.converge();
     assert_eq!(w.step_index(), Some(1), "a millisecond early must not complete the pause");
     w.advance(Duration::from_millis(1));
