@@ -1,0 +1,47 @@
+//! Shared state of the reconcilers: the client, the caches, and the bookkeeping that outlives one reconcile.
+//! Holds no decision logic.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use parking_lot::Mutex;
+
+use crate::freshness::Freshness;
+
+/// Everything a reconcile may use besides the Rollout itself.
+pub struct Context {
+    /// The API client; only [`crate::execute`] writes with it.
+    pub client: Client,
+    /// Reflector cache of the ReplicaSets Serin manages (label `rollouts-pod-template-hash`).
+    pub replica_sets: Store<ReplicaSet>,
+    /// Event recorder (reporting controller `serin-controller`).
+    pub recorder: Recorder,
+    /// Our last writes, to refuse planning from a cache that has not caught up with them.
+    pub freshness: Freshness,
+    /// Consecutive failures per Rollout (`namespace/name`), for per-object exponential backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// Malformed Rollouts already reported (`uid` -> error), so each is reported once per change.
+    pub malformed_reported: Mutex<HashMap<String, String>>,
+    /// Requeue interval when nothing is pending: a level-triggered safety net, not a polling loop.
+    pub resync: Duration,
+}
+
+impl Context {
+    /// Records a failure of `key` and returns the delay before the next attempt: 250 ms doubling to 5 minutes.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock();
+        let n = failures.entry(key.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        let exponent = (*n - 1).min(11);
+        Duration::from_millis(250u64 << exponent).min(Duration::from_secs(300))
+    }
+
+    /// Forgets the failures of `key` after a successful reconcile.
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().remove(key);
+    }
+}

@@ -1,0 +1,286 @@
+//! Execute: carry out a [`Plan`] for one Rollout. The only module that writes to the cluster.
+//!
+//! Contract: actions run in plan order and the first failure stops the rest (the next reconcile re-plans from
+//! fresh observations). The status is written last, as a merge patch of only the fields that changed, with the
+//! observed `resourceVersion` as a precondition, so a user command that landed in between (abort, promote) causes
+//! a 409 and a re-plan instead of being overwritten. Nothing is written when nothing changed. Events are recorded
+//! last and never fail a reconcile.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use serin_api::labels::{DESIRED_REPLICAS, REVISION, REVISION_HISTORY};
+use serin_api::{Rollout, RolloutStatus};
+use serin_planner::status_patch::merge_diff;
+use serin_planner::{Action, Plan};
+use tracing::{debug, info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::context::Context;
+
+/// A failed write, naming the operation and the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// Creating the desired ReplicaSet failed.
+    #[error("creating ReplicaSet {name}: {source}")]
+    CreateReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// A ReplicaSet of that name exists and is not this Rollout's template: `status.collisionCount` was bumped.
+    #[error("ReplicaSet {name} exists with another template (hash collision); collisionCount bumped")]
+    HashCollision {
+        /// ReplicaSet name.
+        name: String,
+    },
+    /// Patching a ReplicaSet failed.
+    #[error("patching ReplicaSet {name}: {source}")]
+    PatchReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// Deleting a ReplicaSet failed.
+    #[error("deleting ReplicaSet {name}: {source}")]
+    DeleteReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// Patching the Rollout's metadata or spec failed.
+    #[error("patching Rollout: {source}")]
+    PatchRollout {
+        /// API error.
+        source: kube::Error,
+    },
+    /// Writing the Rollout's status failed.
+    #[error("patching Rollout status: {source}")]
+    PatchStatus {
+        /// API error.
+        source: kube::Error,
+    },
+    /// A status could not be encoded (a bug).
+    #[error("encoding status: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl ExecuteError {
+    /// Stable label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::CreateReplicaSet { .. } => "create_replicaset",
+            Self::HashCollision { .. } => "hash_collision",
+            Self::PatchReplicaSet { .. } => "patch_replicaset",
+            Self::DeleteReplicaSet { .. } => "delete_replicaset",
+            Self::PatchRollout { .. } => "patch_rollout",
+            Self::PatchStatus { .. } => "patch_status",
+            Self::Encode(_) => "encode",
+        }
+    }
+
+    /// A 409 (or the collision it led to): the cache was behind the cluster; retry at once with fresh data.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::HashCollision { .. } => true,
+            Self::CreateReplicaSet { source, .. }
+            | Self::PatchReplicaSet { source, .. }
+            | Self::DeleteReplicaSet { source, .. }
+            | Self::PatchRollout { source }
+            | Self::PatchStatus { source } => status_code(source) == Some(409),
+            Self::Encode(_) => false,
+        }
+    }
+}
+
+fn status_code(err: &kube::Error) -> Option<u16> {
+    match err {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+/// `namespace/name` of a Rollout: the key of per-object bookkeeping.
+pub fn key(rollout: &Rollout) -> String {
+    format!("{}/{}", rollout.namespace().unwrap_or_default(), rollout.name_any())
+}
+
+/// Performs `plan` for `rollout`. Returns whether the status was written.
+pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bool, ExecuteError> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let rollouts: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = key(rollout);
+    let patch_params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+    // The status precondition must be the Rollout's version after our own metadata/spec patches, not before.
+    let mut resource_version = rollout.resource_version();
+    for action in &plan.actions {
+        debug!(?action, "executing");
+        match action {
+            Action::DefaultReplicas => {
+                let patch = json!({"spec": {"replicas": 1}});
+                let ro = rollouts
+                    .patch(&rollout.name_any(), &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ExecuteError::PatchRollout { source })?;
+                ctx.freshness.wrote_rollout(&key, ro.resource_version().as_deref());
+                resource_version = ro.resource_version();
+            }
+            Action::SetRolloutRevision { revision } => {
+                let patch = json!({"metadata": {"annotations": {REVISION: revision}}});
+                let ro = rollouts
+                    .patch(&rollout.name_any(), &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ExecuteError::PatchRollout { source })?;
+                ctx.freshness.wrote_rollout(&key, ro.resource_version().as_deref());
+                resource_version = ro.resource_version();
+            }
+            Action::AdoptReplicaSet { name, uid } => {
+                let owner = rollout.controller_owner_ref(&()).unwrap_or_default();
+                let patch = json!({"metadata": {"uid": uid, "ownerReferences": [owner]}});
+                let rs = replica_sets
+                    .patch(name, &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ExecuteError::PatchReplicaSet { name: name.clone(), source })?;
+                info!(replicaset = %name, "adopted orphan ReplicaSet");
+                ctx.freshness.wrote_replica_set(&key, name, rs.resource_version().as_deref());
+            }
+            Action::CreateReplicaSet(rs) => create(ctx, rollout, &replica_sets, &rollouts, rs).await?,
+            Action::UpdateReplicaSet { name, revision, revision_history, min_ready_seconds } => {
+                let mut patch = json!({});
+                if let Some(revision) = revision {
+                    patch["metadata"]["annotations"][REVISION] = json!(revision);
+                }
+                if let Some(history) = revision_history {
+                    patch["metadata"]["annotations"][REVISION_HISTORY] = json!(history);
+                }
+                if let Some(seconds) = min_ready_seconds {
+                    patch["spec"]["minReadySeconds"] = json!(seconds);
+                }
+                let rs = replica_sets
+                    .patch(name, &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ExecuteError::PatchReplicaSet { name: name.clone(), source })?;
+                ctx.freshness.wrote_replica_set(&key, name, rs.resource_version().as_deref());
+            }
+            Action::ScaleReplicaSet { name, from, to, rollout_replicas, .. } => {
+                let patch = json!({
+                    "metadata": {"annotations": {DESIRED_REPLICAS: rollout_replicas.to_string()}},
+                    "spec": {"replicas": to},
+                });
+                let rs = replica_sets
+                    .patch(name, &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ExecuteError::PatchReplicaSet { name: name.clone(), source })?;
+                if from != to {
+                    info!(replicaset = %name, from, to, "scaled ReplicaSet");
+                }
+                ctx.freshness.wrote_replica_set(&key, name, rs.resource_version().as_deref());
+            }
+            Action::DeleteReplicaSet { name, uid } => {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+                    ..DeleteParams::default()
+                };
+                match replica_sets.delete(name, &params).await {
+                    Ok(_) => info!(replicaset = %name, "deleted old ReplicaSet beyond revisionHistoryLimit"),
+                    Err(err) if status_code(&err) == Some(404) => {}
+                    Err(source) => return Err(ExecuteError::DeleteReplicaSet { name: name.clone(), source }),
+                }
+                ctx.freshness.deleted_replica_set(&key, name);
+            }
+        }
+    }
+    let written = write_status(ctx, rollout, resource_version, &rollouts, &plan.status).await?;
+    record_events(ctx, rollout, plan).await;
+    Ok(written)
+}
+
+/// Creates the desired ReplicaSet. An `AlreadyExists` from a copy of ours means the cache was behind (fine); from
+/// anything else it is a hash collision, resolved as Argo does by bumping `status.collisionCount`.
+async fn create(
+    ctx: &Context,
+    rollout: &Rollout,
+    replica_sets: &Api<ReplicaSet>,
+    rollouts: &Api<Rollout>,
+    rs: &ReplicaSet,
+) -> Result<(), ExecuteError> {
+    let name = rs.name_any();
+    let key = key(rollout);
+    match replica_sets.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, rs).await {
+        Ok(created) => {
+            info!(replicaset = %name, replicas = ?created.spec.as_ref().and_then(|s| s.replicas), "created ReplicaSet");
+            ctx.freshness.wrote_replica_set(&key, &name, created.resource_version().as_deref());
+            Ok(())
+        }
+        Err(err) if status_code(&err) == Some(409) => {
+            let existing = replica_sets.get(&name).await.map_err(|source| ExecuteError::CreateReplicaSet { name: name.clone(), source })?;
+            let ours = existing.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == rollout.uid().as_ref());
+            if ours {
+                ctx.freshness.wrote_replica_set(&key, &name, existing.resource_version().as_deref());
+                return Err(ExecuteError::CreateReplicaSet { name, source: err });
+            }
+            let count = rollout.status.as_ref().and_then(|s| s.collision_count).unwrap_or(0) + 1;
+            warn!(replicaset = %name, collision_count = count, "hash collision with a foreign ReplicaSet");
+            let patch = json!({"metadata": {"resourceVersion": rollout.resource_version()}, "status": {"collisionCount": count}});
+            let ro = rollouts
+                .patch_status(
+                    &rollout.name_any(),
+                    &PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() },
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map_err(|source| ExecuteError::PatchStatus { source })?;
+            ctx.freshness.wrote_rollout(&key, ro.resource_version().as_deref());
+            Err(ExecuteError::HashCollision { name })
+        }
+        Err(source) => Err(ExecuteError::CreateReplicaSet { name, source }),
+    }
+}
+
+/// Writes the difference between the observed and the planned status, if any.
+async fn write_status(
+    ctx: &Context,
+    rollout: &Rollout,
+    resource_version: Option<String>,
+    rollouts: &Api<Rollout>,
+    planned: &RolloutStatus,
+) -> Result<bool, ExecuteError> {
+    let observed = serde_json::to_value(rollout.status.clone().unwrap_or_default())?;
+    let planned = serde_json::to_value(planned)?;
+    let Some(diff) = merge_diff(&observed, &planned) else { return Ok(false) };
+    let patch = json!({"metadata": {"resourceVersion": resource_version}, "status": diff});
+    debug!(%patch, "status patch");
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+    let ro = rollouts
+        .patch_status(&rollout.name_any(), &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|source| ExecuteError::PatchStatus { source })?;
+    ctx.freshness.wrote_rollout(&key(rollout), ro.resource_version().as_deref());
+    Ok(true)
+}
+
+async fn record_events(ctx: &Context, rollout: &Rollout, plan: &Plan) {
+    if plan.events.is_empty() {
+        return;
+    }
+    let reference: ObjectReference = rollout.object_ref(&());
+    for event in &plan.events {
+        let ev = KubeEvent {
+            type_: if event.warning { EventType::Warning } else { EventType::Normal },
+            reason: event.reason.to_owned(),
+            note: Some(event.note.clone()),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(err) = ctx.recorder.publish(&ev, &reference).await {
+            debug!(%err, reason = event.reason, "could not record event");
+        }
+    }
+}

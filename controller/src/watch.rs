@@ -1,0 +1,139 @@
+//! Watch: wiring of the kube-runtime `Controller`. Rollouts are watched through `DeserializeGuard`, so a malformed
+//! one reaches the reconciler as an error value instead of breaking the stream for every other Rollout.
+//! ReplicaSets are watched once, by a reflector whose cache the observer reads and whose events trigger the
+//! owning Rollout. Both streams drop `managedFields` before caching: they are never read and are a large share of
+//! each object's memory.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::Api;
+use kube::core::DeserializeGuard;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::{Client, Resource};
+use serin_api::Rollout;
+use serin_api::labels::{CONTROLLER_INSTANCE_ID, POD_TEMPLATE_HASH};
+use tracing::{info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::context::Context;
+use crate::health::{self, Readiness};
+use crate::reconcile::{error_policy, reconcile};
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Only this namespace (namespaced install), or all when `None`.
+    pub namespace: Option<String>,
+    /// Only Rollouts labelled `argo-rollouts.argoproj.io/controller-instance-id=<id>`; without an id, only Rollouts
+    /// without that label (Argo's sharding rule).
+    pub instance_id: Option<String>,
+    /// Address of `/healthz` and `/readyz`, if served.
+    pub health_addr: Option<SocketAddr>,
+    /// Requeue interval when nothing is pending.
+    pub resync: Duration,
+    /// Rollouts reconciled at once (each Rollout is only ever reconciled by one worker at a time).
+    pub concurrency: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { namespace: None, instance_id: None, health_addr: None, resync: Duration::from_secs(15 * 60), concurrency: 16 }
+    }
+}
+
+/// Why the controller could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The health endpoint could not bind.
+    #[error("binding the health endpoint on {addr}: {source}")]
+    BindHealth {
+        /// Requested address.
+        addr: SocketAddr,
+        /// I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The label selector implementing `--instance-id`.
+pub fn instance_selector(instance_id: Option<&str>) -> String {
+    match instance_id {
+        Some(id) => format!("{CONTROLLER_INSTANCE_ID}={id}"),
+        None => format!("!{CONTROLLER_INSTANCE_ID}"),
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` completes, then finishes in-flight reconciles and returns.
+pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> Result<(), RunError> {
+    let namespace = settings.namespace.as_deref();
+    let rollouts: Api<DeserializeGuard<Rollout>> = api(&client, namespace);
+    let replica_sets: Api<ReplicaSet> = api(&client, namespace);
+
+    let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
+    let rs_stream = watcher(replica_sets, watcher::Config::default().labels(POD_TEMPLATE_HASH).any_semantic())
+        .default_backoff()
+        .modify(|rs: &mut ReplicaSet| rs.metadata.managed_fields = None)
+        .reflect(rs_writer)
+        .touched_objects();
+
+    let rollout_config = watcher::Config::default().labels(&instance_selector(settings.instance_id.as_deref())).any_semantic();
+    let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream);
+    let rollout_store = controller.store();
+
+    let readiness = Readiness::default();
+    if let Some(addr) = settings.health_addr {
+        let (bound, server) = health::serve(addr, readiness.clone()).await.map_err(|source| RunError::BindHealth { addr, source })?;
+        info!(%bound, "serving /healthz and /readyz");
+        tokio::spawn(server);
+    }
+    {
+        let (rs_store, readiness) = (rs_store.clone(), readiness.clone());
+        tokio::spawn(async move {
+            if rollout_store.wait_until_ready().await.is_ok() && rs_store.wait_until_ready().await.is_ok() {
+                info!("caches synced");
+                readiness.set_ready();
+            }
+        });
+    }
+
+    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        replica_sets: rs_store,
+        recorder: Recorder::new(client, reporter),
+        freshness: crate::freshness::Freshness::default(),
+        failures: parking_lot::Mutex::default(),
+        malformed_reported: parking_lot::Mutex::default(),
+        resync: settings.resync,
+    });
+    info!(namespace = namespace.unwrap_or("<all>"), instance_id = settings.instance_id.as_deref().unwrap_or("<none>"), "starting");
+    Controller::with_config(controller, kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                match err {
+                    kube::runtime::controller::Error::ReconcilerFailed(..) => {}
+                    other => warn!(error = %other, "controller"),
+                }
+            }
+        })
+        .await;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Scenario fixtures: a cluster (kube-sim, or the real one with `SERIN_E2E_REAL=1`), Serin's CRDs, and a Serin
+//! controller running in-process, scoped to the test's namespace and to a per-test `--instance-id`, so scenarios
+//! run side by side, and next to any Serin or Argo controller already installed on a real cluster.
+//!
+//! Everything a scenario does goes through the Kubernetes API (kubectl or kube-rs), as a user would.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use serin_api::Rollout;
+use serin_api::labels::CONTROLLER_INSTANCE_ID;
+use serin_api::rollout::status::RolloutPhase;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::harness::{Cluster, eventually, real_cluster, wait_timeout};
+
+const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/crds");
+
+/// A cluster with Serin's CRDs and a running controller.
+pub struct Scenario {
+    /// The cluster and the test namespace.
+    pub cluster: Cluster,
+    /// The instance id the controller handles; [`Scenario::apply`] labels Rollouts with it.
+    pub instance_id: String,
+    controller: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Scenario {
+    /// Starts the cluster, installs the CRDs (kube-sim only: on a real cluster they must be installed already),
+    /// and starts the controller.
+    pub async fn start(test: &str) -> Result<Self> {
+        let cluster = Cluster::new(test).await?;
+        if real_cluster() {
+            cluster
+                .kubectl_ok(&["get", "crd", "rollouts.argoproj.io"])
+                .context("install Serin's CRDs first: kubectl apply -k manifests/crds")?;
+        } else {
+            cluster.kubectl_ok(&["apply", "-k", CRDS])?;
+            cluster.kubectl_ok(&["wait", "--for=condition=Established", "crd/rollouts.argoproj.io", "--timeout=20s"])?;
+        }
+        let instance_id = cluster.namespace.clone();
+        let mut scenario = Self { cluster, instance_id, controller: None };
+        scenario.start_controller();
+        Ok(scenario)
+    }
+
+    /// Starts (or restarts) the in-process controller.
+    pub fn start_controller(&mut self) {
+        let settings = serin_controller::Settings {
+            namespace: Some(self.cluster.namespace.clone()),
+            instance_id: Some(self.instance_id.clone()),
+            ..serin_controller::Settings::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let client = self.cluster.client.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(err) = serin_controller::run(client, settings, shutdown).await {
+                tracing::error!(%err, "controller failed");
+            }
+        });
+        self.controller = Some((stop, task));
+    }
+
+    /// Stops the controller (graceful shutdown) and waits for it to finish.
+    pub async fn stop_controller(&mut self) {
+        if let Some((stop, task)) = self.controller.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// `kubectl apply` of a manifest, with the scenario's instance-id label added to every Rollout.
+    pub fn apply(&self, yaml: &str) -> Result<String> {
+        let labelled = yaml.replace(
+            "kind: Rollout\nmetadata:\n",
+            &format!("kind: Rollout\nmetadata:\n  labels:\n    {CONTROLLER_INSTANCE_ID}: {}\n", self.instance_id),
+        );
+        self.cluster.apply_yaml(&labelled, &[])
+    }
+
+    /// The Rollout `name`.
+    pub async fn rollout(&self, name: &str) -> Result<Rollout> {
+        Ok(self.cluster.api::<Rollout>().get(name).await?)
+    }
+
+    /// Merge-patches the Rollout's status, as `kubectl serin`, the Argo plugin and Argo CD actions do.
+    pub async fn patch_status(&self, name: &str, status: Value) -> Result<()> {
+        self.cluster.api::<Rollout>().patch_status(name, &PatchParams::default(), &Patch::Merge(&json!({"status": status}))).await?;
+        Ok(())
+    }
+
+    /// Merge-patches the Rollout's spec.
+    pub async fn patch_spec(&self, name: &str, spec: Value) -> Result<()> {
+        self.cluster.api::<Rollout>().patch(name, &PatchParams::default(), &Patch::Merge(&json!({"spec": spec}))).await?;
+        Ok(())
+    }
+
+    /// Promote at a pause step (what `kubectl serin promote` does).
+    pub async fn promote(&self, name: &str) -> Result<()> {
+        self.patch_status(name, json!({"pauseConditions": null})).await
+    }
+
+    /// Waits until `check` holds for the Rollout, failing with its last phase and message otherwise.
+    pub async fn wait_for(&self, name: &str, what: &str, check: impl Fn(&Rollout) -> bool) -> Result<Rollout> {
+        let result = eventually(what, wait_timeout(), || async {
+            let ro = self.rollout(name).await?;
+            let observed = ro.status.as_ref().and_then(|s| s.observed_generation.clone()) == ro.metadata.generation.map(|g| g.to_string());
+            Ok((observed && check(&ro)).then_some(ro))
+        })
+        .await;
+        match result {
+            Ok(ro) => Ok(ro),
+            Err(err) => {
+                let ro = self.rollout(name).await.ok();
+                let status = ro.and_then(|r| r.status).map(|s| serde_json::to_string_pretty(&s).unwrap_or_default());
+                bail!("{err}; status: {}", status.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Waits for a phase (and, if given, a message prefix).
+    pub async fn wait_phase(&self, name: &str, phase: RolloutPhase, message_prefix: &str) -> Result<Rollout> {
+        self.wait_for(name, &format!("phase {phase:?} {message_prefix:?}"), |ro| {
+            let s = ro.status.clone().unwrap_or_default();
+            s.phase.as_ref() == Some(&phase) && s.message.as_deref().unwrap_or_default().starts_with(message_prefix)
+        })
+        .await
+    }
+
+    /// `(spec.replicas, image)` of every ReplicaSet with pods, by image.
+    pub async fn replica_sets(&self) -> Result<Vec<(String, i32)>> {
+        let rss = self.cluster.api::<k8s_openapi::api::apps::v1::ReplicaSet>().list(&kube::api::ListParams::default()).await?;
+        let mut out: Vec<(String, i32)> = rss
+            .items
+            .iter()
+            .filter_map(|rs| {
+                let spec = rs.spec.as_ref()?;
+                let image = spec.template.as_ref()?.spec.as_ref()?.containers.first()?.image.clone()?;
+                Some((image, spec.replicas.unwrap_or(1)))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Stops the controller and cleans up the namespace.
+    pub async fn finish(mut self) {
+        self.stop_controller().await;
+        self.cluster.cleanup().await;
+    }
+}

@@ -1,0 +1,235 @@
+//! Canary scenarios: the Serin controller against the cluster (kube-sim, or a real one with `make e2e-real`),
+//! driven only through the Kubernetes API, as users and Argo CD drive it.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::Result;
+use serde_json::json;
+use serin_api::rollout::status::{PauseReason, RolloutPhase};
+use serin_e2e::scenario::Scenario;
+
+const IMAGE_V1: &str = "registry.k8s.io/pause:3.9";
+const IMAGE_V2: &str = "registry.k8s.io/pause:3.10";
+
+/// A Rollout `web` of `replicas` pods with the given steps (a YAML flow list) and extra spec lines.
+fn rollout(replicas: i32, steps: &str, extra_spec: &str) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  revisionHistoryLimit: 3
+{extra_spec}  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: {IMAGE_V1}
+  strategy:
+    canary:
+      steps: {steps}
+"#
+    )
+}
+
+/// Expected `(image, replicas)` pairs in the order `Scenario::replica_sets` lists them.
+fn sorted(mut v: Vec<(String, i32)>) -> Vec<(String, i32)> {
+    v.sort();
+    v
+}
+
+const STEPS: &str = "[{setWeight: 20}, {pause: {}}, {setWeight: 60}, {pause: {duration: 5s}}]";
+
+async fn set_image(s: &Scenario, image: &str) -> Result<()> {
+    s.patch_spec("web", json!({"template": {"spec": {"containers": [{"name": "web", "image": image}]}}})).await
+}
+
+async fn deployed(test: &str, replicas: i32, steps: &str, extra_spec: &str) -> Result<Scenario> {
+    let s = Scenario::start(test).await?;
+    s.apply(&rollout(replicas, steps, extra_spec))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    Ok(s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_deploy_becomes_healthy() -> Result<()> {
+    let s = deployed("initial-deploy", 3, STEPS, "").await?;
+    let ro = s.rollout("web").await?;
+    let st = ro.status.unwrap();
+    assert_eq!(st.stable_rs, st.current_pod_hash);
+    assert_eq!(st.current_step_index, Some(4));
+    assert_eq!((st.replicas, st.updated_replicas, st.available_replicas), (Some(3), Some(3), Some(3)));
+    assert_eq!(st.observed_generation.as_deref(), Some("1"));
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 3)]));
+    // Argo CD health and scripts use these.
+    s.cluster.kubectl_ok(&["wait", "--for=condition=Healthy", "rollout/web", "--timeout=10s"])?;
+    s.cluster.kubectl_ok(&["wait", "--for=condition=Completed", "rollout/web", "--timeout=10s"])?;
+    let rs_name = format!("web-{}", st.current_pod_hash.unwrap());
+    let revision =
+        s.cluster.kubectl_ok(&["get", "rs", &rs_name, "-o", "jsonpath={.metadata.annotations.rollout\\.argoproj\\.io/revision}"])?;
+    assert_eq!(revision, "1");
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_update_walks_steps_with_promote() -> Result<()> {
+    let s = deployed("walk-steps", 5, STEPS, "").await?;
+    set_image(&s, IMAGE_V2).await?;
+
+    // Given setWeight 20 then an indefinite pause, the rollout pauses with 1 of 5 pods updated.
+    let ro = s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    let st = ro.status.unwrap();
+    assert_eq!(st.current_step_index, Some(1));
+    assert_eq!(st.pause_conditions[0].reason, PauseReason::CanaryPauseStep);
+    assert_eq!(st.controller_pause, Some(true));
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 4), (IMAGE_V2.into(), 1)]));
+    s.cluster.kubectl_ok(&["wait", "--for=condition=Paused", "rollout/web", "--timeout=10s"])?;
+
+    // When promoted, it goes to 60% and pauses 5 s.
+    s.promote("web").await?;
+    s.wait_for("web", "step 3 (timed pause)", |ro| {
+        ro.status.as_ref().is_some_and(|st| st.current_step_index == Some(3) && st.phase == Some(RolloutPhase::Paused))
+    })
+    .await?;
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 2), (IMAGE_V2.into(), 3)]));
+
+    // Then it finishes by itself: healthy, the new ReplicaSet stable, the old one scaled down.
+    let ro = s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    let st = ro.status.unwrap();
+    assert_eq!(st.stable_rs, st.current_pod_hash);
+    assert_eq!(st.current_step_index, Some(4));
+    assert!(st.pause_conditions.is_empty());
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V2.into(), 5)]));
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_returns_to_stable_and_retry_resumes() -> Result<()> {
+    let s = deployed("abort-retry", 5, STEPS, "").await?;
+    let stable = s.rollout("web").await?.status.unwrap().stable_rs;
+    set_image(&s, IMAGE_V2).await?;
+    s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+
+    s.patch_status("web", json!({"abort": true})).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 2").await?;
+    let st = ro.status.unwrap();
+    assert_eq!(st.current_step_index, Some(0));
+    assert_eq!(st.stable_rs, stable, "the stable ReplicaSet is untouched");
+    assert!(st.aborted_at.is_some());
+    s.wait_for("web", "canary scaled down", |ro| ro.status.as_ref().and_then(|st| st.updated_replicas) == Some(0)).await?;
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 5)]));
+
+    // Retry (what `kubectl serin retry` does) resumes the update from step 0.
+    s.patch_status("web", json!({"abort": false})).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    assert_eq!(ro.status.unwrap().current_step_index, Some(1));
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 4), (IMAGE_V2.into(), 1)]));
+    s.finish().await;
+    Ok(())
+}
+
+/// A pod template whose pods never become ready: kube-sim's behaviour annotation, and an image that cannot be
+/// pulled on a real cluster.
+async fn break_canary(s: &Scenario) -> Result<()> {
+    s.patch_spec(
+        "web",
+        json!({"template": {
+            "metadata": {"annotations": {"sim.serin.dev/behavior": "never-ready"}},
+            "spec": {"containers": [{"name": "web", "image": "registry.invalid/serin/never-ready:1"}]},
+        }}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_ready_canary_exceeds_the_progress_deadline() -> Result<()> {
+    let s = deployed("progress-deadline", 2, "[{setWeight: 50}, {pause: {}}]", "  progressDeadlineSeconds: 3\n").await?;
+    break_canary(&s).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "ProgressDeadlineExceeded: ReplicaSet \"web-").await?;
+    assert_eq!(ro.status.unwrap().abort, None, "without progressDeadlineAbort the update is only marked failed");
+    // Fixing the template starts a clean update.
+    set_image(&s, IMAGE_V2).await?;
+    s.patch_spec("web", json!({"template": {"metadata": {"annotations": null}}})).await?;
+    s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_deadline_abort_aborts() -> Result<()> {
+    let s =
+        deployed("deadline-abort", 2, "[{setWeight: 50}, {pause: {}}]", "  progressDeadlineSeconds: 3\n  progressDeadlineAbort: true\n")
+            .await?;
+    break_canary(&s).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 2: ReplicaSet").await?;
+    assert_eq!(ro.status.unwrap().abort, Some(true));
+    s.wait_for("web", "canary scaled down", |ro| ro.status.as_ref().and_then(|st| st.updated_replicas) == Some(0)).await?;
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_spec_is_reported_then_fixed() -> Result<()> {
+    let s = deployed("invalid-spec", 2, "[{setWeight: 50}, {pause: {}}]", "").await?;
+    let before = s.replica_sets().await?;
+    s.patch_spec("web", json!({"strategy": {"canary": {"steps": [{"setWeight": 150}], "maxSurge": 0, "maxUnavailable": 0}}})).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "InvalidSpec: The Rollout \"web\" is invalid: ").await?;
+    let message = ro.status.unwrap().message.unwrap();
+    assert!(message.contains("spec.strategy.steps[0].setWeight: Invalid value: 150"), "{message}");
+    assert!(message.contains("MaxSurge and MaxUnavailable both can not be zero"), "{message}");
+    assert_eq!(s.replica_sets().await?, before, "nothing running is touched");
+    s.patch_spec("web", json!({"strategy": {"canary": {"steps": [{"setWeight": 50}], "maxSurge": null, "maxUnavailable": null}}})).await?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_restart_mid_pause_neither_repeats_nor_skips() -> Result<()> {
+    let mut s = deployed("restart-mid-pause", 4, "[{setWeight: 25}, {pause: {duration: 4s}}, {setWeight: 50}, {pause: {}}]", "").await?;
+    set_image(&s, IMAGE_V2).await?;
+    let ro = s.wait_for("web", "timed pause", |ro| ro.status.as_ref().and_then(|st| st.current_step_index) == Some(1)).await?;
+    let started = ro.status.unwrap().pause_conditions[0].start_time.clone();
+    s.stop_controller().await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    s.start_controller();
+    // The pause keeps its original start (not restarted), then the rollout moves on to exactly the next step.
+    let ro = s.wait_for("web", "step 3", |ro| ro.status.as_ref().and_then(|st| st.current_step_index) == Some(3)).await?;
+    let st = ro.status.unwrap();
+    assert_eq!(st.current_step_index, Some(3), "no step skipped or repeated");
+    assert_ne!(st.pause_conditions[0].start_time, started);
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 2), (IMAGE_V2.into(), 2)]));
+    let events = s.cluster.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=web",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}|{.message}{\"\\n\"}{end}",
+    ])?;
+    let step_2_completions = events.lines().filter(|l| l.starts_with("RolloutStepCompleted|Rollout step 2/4 completed")).count();
+    assert_eq!(step_2_completions, 1, "{events}");
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_pause_and_resume() -> Result<()> {
+    let s = deployed("manual-pause", 2, "[{setWeight: 50}]", "").await?;
+    s.patch_spec("web", json!({"paused": true})).await?;
+    set_image(&s, IMAGE_V2).await?;
+    s.wait_phase("web", RolloutPhase::Paused, "manually paused").await?;
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 2)]));
+    s.patch_spec("web", json!({"paused": false})).await?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V2.into(), 2)]));
+    s.finish().await;
+    Ok(())
+}
