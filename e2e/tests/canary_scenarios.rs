@@ -14,7 +14,7 @@ const IMAGE_V2: &str = "registry.k8s.io/pause:3.10";
 /// A Rollout `web` of `replicas` pods with the given steps (a YAML flow list) and extra spec lines.
 fn rollout(replicas: i32, steps: &str, extra_spec: &str) -> String {
     format!(
-        r#"apiVersion: argoproj.io/v1alpha1
+        r"apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata:
   name: web
@@ -33,7 +33,7 @@ spec:
   strategy:
     canary:
       steps: {steps}
-"#
+"
     )
 }
 
