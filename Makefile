@@ -7,10 +7,8 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-demo: ## End-to-end canary demo on kube-sim (arrives with the canary engine)
-	@echo "make demo needs the canary engine (serin-controller, issue #3), which has not landed yet." >&2
-	@echo "Meanwhile: 'make sim' starts the simulated cluster; see docs/kube-sim.md." >&2
-	@exit 2
+demo: ## A real canary rollout, then an abort, on the embedded simulated cluster (no Kubernetes needed)
+	$(CARGO) run -q -p serin-e2e --bin serin-demo
 
 build: ## Build every crate
 	$(CARGO) build --workspace --all-targets

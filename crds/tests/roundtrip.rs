@@ -233,3 +233,39 @@ spec:
     let json = serde_json::to_value(&rollout).unwrap();
     assert_eq!(json["spec"]["strategy"]["canary"], serde_json::json!({"trafficRouting": {}}));
 }
+
+/// Round-trips every document of `text` as the type its `kind` names.
+fn round_trip_any(name: &str, text: &str) {
+    let originals: Vec<Value> = serde_saphyr::from_multiple(text).unwrap_or_else(|err| panic!("{name}: not YAML: {err}"));
+    for (index, original) in originals.iter().enumerate() {
+        let encoded = match original["kind"].as_str() {
+            Some("Rollout") => serde_json::to_value(serde_json::from_value::<Rollout>(original.clone()).unwrap()),
+            Some("AnalysisTemplate") => serde_json::to_value(serde_json::from_value::<AnalysisTemplate>(original.clone()).unwrap()),
+            Some("ClusterAnalysisTemplate") => {
+                serde_json::to_value(serde_json::from_value::<ClusterAnalysisTemplate>(original.clone()).unwrap())
+            }
+            Some("AnalysisRun") => serde_json::to_value(serde_json::from_value::<AnalysisRun>(original.clone()).unwrap()),
+            Some("Experiment") => serde_json::to_value(serde_json::from_value::<Experiment>(original.clone()).unwrap()),
+            // Services, Ingresses and the like that examples ship alongside are not ours to check.
+            _ => continue,
+        }
+        .unwrap();
+        if let Some(diff) = first_difference(original, &encoded, "") {
+            panic!("{name} document {index}: round trip changed the object at {diff}");
+        }
+    }
+}
+
+#[test]
+fn every_docs_example_round_trips() {
+    let dir = format!("{}/../docs/examples", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            round_trip_any(&path.display().to_string(), &std::fs::read_to_string(&path).unwrap());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no examples found in {dir}");
+}

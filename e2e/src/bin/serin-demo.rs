@@ -1,0 +1,212 @@
+//! `make demo`: a real canary rollout on the embedded simulated cluster, no Kubernetes needed.
+//!
+//! Starts kube-sim, installs Serin's CRDs, starts the Serin controller, deploys `docs/examples/canary-basic.yaml`,
+//! updates its image and prints the rollout advancing step by step until it is Healthy (promoting it at the
+//! indefinite pause, as `kubectl serin promote` would), then starts another update and aborts it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use serin_api::Rollout;
+use serin_api::labels::POD_TEMPLATE_HASH;
+use serin_api::rollout::status::RolloutPhase;
+use serin_e2e::harness::TempDir;
+use serin_e2e::sim::KubeSim;
+
+const EXAMPLE: &str = include_str!("../../../docs/examples/canary-basic.yaml");
+const NS: &str = "default";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let started = Instant::now();
+    let sim = KubeSim::start().await.context("starting kube-sim")?;
+    let tmp = TempDir::new("serin-demo")?;
+    let kubeconfig = tmp.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig)?;
+    let client = sim.client()?;
+    say(&format!("kube-sim (simulated Kubernetes API) listening on {}", sim.url()));
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, crd) in serin_api::crd::custom_resource_definitions() {
+        crds.create(&PostParams::default(), &crd).await?;
+    }
+    say("installed Serin's CRDs (argoproj.io/v1alpha1: Rollout, AnalysisTemplate, AnalysisRun, ...)");
+    wait_until("CRDs served", || async { Ok(Api::<Rollout>::namespaced(client.clone(), NS).list(&ListParams::default()).await.is_ok()) })
+        .await?;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(serin_controller::run(client.clone(), serin_controller::Settings::default(), async move {
+        let _ = stopped.await;
+    }));
+    say("started serin-controller");
+
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NS);
+    let manifest: Rollout = serde_saphyr::from_str(EXAMPLE)?;
+    rollouts.create(&PostParams::default(), &manifest).await?;
+    say(
+        "kubectl apply -f docs/examples/canary-basic.yaml   (5 replicas, steps: setWeight 20, pause 3s, setWeight 40, pause, setWeight 80, pause 2s)",
+    );
+    let mut watch = Watch::new(client.clone());
+    watch.until(|ro| phase(ro) == Some(RolloutPhase::Healthy), &rollouts).await?;
+
+    say("kubectl serin set image web web=ghcr.io/serin-dev/demo-web:2.0");
+    set_image(&rollouts, "ghcr.io/serin-dev/demo-web:2.0").await?;
+    let mut promoted = false;
+    watch
+        .until_with(&rollouts, |ro| {
+            let st = ro.status.clone().unwrap_or_default();
+            if !promoted && st.current_step_index == Some(3) && st.phase == Some(RolloutPhase::Paused) {
+                promoted = true;
+                return Step::Promote;
+            }
+            if st.phase == Some(RolloutPhase::Healthy) && st.current_pod_hash == st.stable_rs { Step::Done } else { Step::Continue }
+        })
+        .await?;
+    say("rollout to 2.0 complete: the new ReplicaSet is stable, the old one scaled to 0");
+
+    say("kubectl serin set image web web=ghcr.io/serin-dev/demo-web:3.0");
+    set_image(&rollouts, "ghcr.io/serin-dev/demo-web:3.0").await?;
+    watch.until(|ro| ro.status.as_ref().and_then(|s| s.current_step_index) == Some(1), &rollouts).await?;
+    say("kubectl serin abort web   (patches status.abort=true)");
+    rollouts.patch_status("web", &PatchParams::default(), &Patch::Merge(&json!({"status": {"abort": true}}))).await?;
+    watch
+        .until(|ro| phase(ro) == Some(RolloutPhase::Degraded) && ro.status.as_ref().and_then(|s| s.updated_replicas) == Some(0), &rollouts)
+        .await?;
+    say("aborted: all pods are back on the stable 2.0 (canary scaled to 0); `kubectl serin retry web` would resume the update");
+
+    if let Ok(out) = std::process::Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["get", "rollout,rs", "-n", NS]).output()
+        && out.status.success()
+    {
+        say("kubectl get rollout,rs   (real kubectl against kube-sim)");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), controller).await;
+    sim.shutdown().await?;
+    say(&format!("demo finished in {:.1} s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+fn say(line: &str) {
+    println!("\n==> {line}");
+}
+
+fn phase(ro: &Rollout) -> Option<RolloutPhase> {
+    ro.status.as_ref().and_then(|s| s.phase.clone())
+}
+
+async fn set_image(rollouts: &Api<Rollout>, image: &str) -> Result<()> {
+    // Custom resources take merge patches, not strategic merge (as on a real API server), and a merge patch
+    // replaces lists whole: send the containers with only the image changed.
+    let ro = rollouts.get("web").await?;
+    let mut containers = ro.spec.template.and_then(|t| t.spec).map(|s| s.containers).unwrap_or_default();
+    if let Some(first) = containers.first_mut() {
+        first.image = Some(image.to_owned());
+    }
+    let patch = json!({"spec": {"template": {"spec": {"containers": containers}}}});
+    rollouts.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if check().await.unwrap_or(false) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out waiting for {what}")
+}
+
+enum Step {
+    Continue,
+    Promote,
+    Done,
+}
+
+/// Prints a line each time the rollout's step, phase or ReplicaSet sizes change.
+struct Watch {
+    replica_sets: Api<ReplicaSet>,
+    last: String,
+    started: Instant,
+}
+
+impl Watch {
+    fn new(client: kube::Client) -> Self {
+        println!("\n      time  step  setWeight  stable  canary  phase");
+        Self { replica_sets: Api::namespaced(client, NS), last: String::new(), started: Instant::now() }
+    }
+
+    async fn until(&mut self, mut done: impl FnMut(&Rollout) -> bool, rollouts: &Api<Rollout>) -> Result<()> {
+        self.until_with(rollouts, |ro| if done(ro) { Step::Done } else { Step::Continue }).await
+    }
+
+    /// Polls the rollout, printing changes, until `next` says done; `next` only sees statuses written for the
+    /// current generation of the spec.
+    async fn until_with(&mut self, rollouts: &Api<Rollout>, mut next: impl FnMut(&Rollout) -> Step) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            let ro = rollouts.get("web").await?;
+            self.print(&ro).await?;
+            let observed = ro.status.as_ref().and_then(|s| s.observed_generation.clone()) == ro.metadata.generation.map(|g| g.to_string());
+            if !observed {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            match next(&ro) {
+                Step::Done => return Ok(()),
+                Step::Promote => {
+                    say("kubectl serin promote web   (clears status.pauseConditions)");
+                    rollouts
+                        .patch_status("web", &PatchParams::default(), &Patch::Merge(&json!({"status": {"pauseConditions": null}})))
+                        .await?;
+                }
+                Step::Continue => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the demo rollout did not get there in 90 s")
+    }
+
+    async fn print(&mut self, ro: &Rollout) -> Result<()> {
+        let st = ro.status.clone().unwrap_or_default();
+        let steps = ro.spec.strategy.as_ref().and_then(|s| s.canary.as_ref()).map(|c| c.steps.clone()).unwrap_or_default();
+        let index = st.current_step_index.unwrap_or(0);
+        let weight =
+            steps.iter().take(usize::try_from(index + 1).unwrap_or(0).min(steps.len())).rev().find_map(|s| s.set_weight).map_or_else(
+                || "-".to_owned(),
+                |w| if usize::try_from(index).unwrap_or(0) >= steps.len() { "100".into() } else { w.to_string() },
+            );
+        let mut sizes: BTreeMap<String, String> = BTreeMap::new();
+        for rs in self.replica_sets.list(&ListParams::default()).await?.items {
+            let hash = rs.metadata.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH)).cloned().unwrap_or_default();
+            let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+            let ready = rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+            sizes.insert(hash, format!("{ready}/{want}"));
+        }
+        let stable = st.stable_rs.as_deref().and_then(|h| sizes.get(h)).cloned().unwrap_or_else(|| "-".into());
+        let canary = match (&st.current_pod_hash, &st.stable_rs) {
+            (Some(c), Some(s)) if c != s => sizes.get(c).cloned().unwrap_or_else(|| "-".into()),
+            _ => "-".into(),
+        };
+        let phase = st.phase.as_ref().map_or("", |p| p.as_str());
+        let message = st.message.clone().unwrap_or_default();
+        let phase = if message.is_empty() { phase.to_owned() } else { format!("{phase} ({message})") };
+        let line = format!("{:>4}/{:<3} {:>9}  {:>6}  {:>6}  {phase}", index, steps.len(), weight, stable, canary);
+        if line != self.last {
+            println!("    {:>5.1}s  {line}", self.started.elapsed().as_secs_f64());
+            self.last = line;
+        }
+        Ok(())
+    }
+}
