@@ -55,7 +55,11 @@ impl Scenario {
             ..serin_controller::Settings::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let client = self.cluster.client.clone();
+        // On kube-sim the controller identifies itself, so its requests can be counted (and checked against RBAC).
+        let client = match self.cluster.kube_sim().map(|sim| sim.client_as(serin_controller::FIELD_MANAGER)) {
+            Some(Ok(client)) => client,
+            _ => self.cluster.client.clone(),
+        };
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;

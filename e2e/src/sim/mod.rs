@@ -199,11 +199,24 @@ impl KubeSim {
 
     /// A kube client; `retries: false` surfaces 429/503 to the caller instead of retrying them.
     pub fn client_with_retries(&self, retries: bool) -> Result<kube::Client, SimError> {
+        self.client_with(retries, None)
+    }
+
+    /// A kube client that identifies itself as `user_agent`, so `/sim/requests` counts its requests apart
+    /// (`byClient`, `entries[].client`).
+    pub fn client_as(&self, user_agent: &str) -> Result<kube::Client, SimError> {
+        self.client_with(true, Some(user_agent))
+    }
+
+    fn client_with(&self, retries: bool, user_agent: Option<&str>) -> Result<kube::Client, SimError> {
         let url = self.url();
         let uri: http::Uri = url.parse().map_err(|source| SimError::Url { url: url.clone(), source })?;
         let mut cfg = kube::Config::new(uri);
         cfg.default_namespace = "default".into();
         cfg.default_retry = retries;
+        if let Some(agent) = user_agent.and_then(|a| http::HeaderValue::from_str(a).ok()) {
+            cfg.headers.push((http::header::USER_AGENT, agent));
+        }
         kube::Client::try_from(cfg).map_err(|source| SimError::Client { url, source })
     }
 

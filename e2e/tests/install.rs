@@ -1,0 +1,112 @@
+//! `manifests/install.yaml` installs with `kubectl apply --server-side` (and the kustomization with plain apply),
+//! and its ClusterRole allows every request the controller makes while running rollouts: least privilege that is
+//! still enough. kube-sim only (it installs cluster-wide objects).
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use serin_api::rollout::status::RolloutPhase;
+use serin_e2e::harness::Cluster;
+use serin_e2e::scenario::Scenario;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_yaml_applies_server_side() -> Result<()> {
+    let c = Cluster::new("install-yaml").await?;
+    if c.sim().is_none() {
+        return Ok(());
+    }
+    // `-n serin-system` overrides the harness's test namespace: the manifests pin their own.
+    let out = c.kubectl_ok(&["apply", "--server-side", "-n", "serin-system", "-f", &format!("{ROOT}/manifests/install.yaml")])?;
+    for object in [
+        "customresourcedefinition.apiextensions.k8s.io/rollouts.argoproj.io serverside-applied",
+        "namespace/serin-system serverside-applied",
+        "serviceaccount/serin-controller serverside-applied",
+        "clusterrole.rbac.authorization.k8s.io/serin-controller serverside-applied",
+        "clusterrolebinding.rbac.authorization.k8s.io/serin-controller serverside-applied",
+        "deployment.apps/serin-controller serverside-applied",
+    ] {
+        assert!(out.contains(object), "{object} missing from:\n{out}");
+    }
+    c.kubectl_ok(&["wait", "--for=condition=Established", "crd/rollouts.argoproj.io", "--timeout=20s"])?;
+    let image = c.kubectl_ok(&[
+        "-n",
+        "serin-system",
+        "get",
+        "deploy",
+        "serin-controller",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])?;
+    assert!(image.contains("serin-controller"), "{image}");
+    // Re-applying is a no-op, and the kustomization installs the same objects client-side.
+    c.kubectl_ok(&["apply", "--server-side", "-n", "serin-system", "-f", &format!("{ROOT}/manifests/install.yaml")])?;
+    c.kubectl_ok(&["apply", "-n", "serin-system", "-k", &format!("{ROOT}/manifests/install")])?;
+    Ok(())
+}
+
+/// `(apiGroups, resources, verbs)` of each rule of the ClusterRole.
+fn rules() -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(format!("{ROOT}/manifests/install/clusterrole.yaml")).unwrap();
+    let role: Value = serde_saphyr::from_str(&text).unwrap();
+    let list = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    role["rules"].as_array().unwrap().iter().map(|r| (list(&r["apiGroups"]), list(&r["resources"]), list(&r["verbs"]))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_role_allows_every_request_the_controller_makes() -> Result<()> {
+    let s = Scenario::start("rbac-coverage").await?;
+    let Some(sim) = s.cluster.sim() else { return Ok(()) };
+    s.apply(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 2
+  revisionHistoryLimit: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers: [{name: web, image: 'registry.k8s.io/pause:3.9'}]
+  strategy:
+    canary:
+      steps: [{setWeight: 50}, {pause: {}}]
+",
+    )?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    for (i, image) in ["registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.8"].iter().enumerate() {
+        s.patch_spec("web", json!({"template": {"spec": {"containers": [{"name": "web", "image": image}]}}})).await?;
+        s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+        if i == 0 {
+            s.promote("web").await?;
+            s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+        } else {
+            s.patch_status("web", json!({"abort": true})).await?;
+            s.wait_phase("web", RolloutPhase::Degraded, "RolloutAborted").await?;
+        }
+    }
+    let requests = sim.get("/sim/requests").await?;
+    let rules = rules();
+    let mut checked = 0;
+    for entry in requests["entries"].as_array().unwrap() {
+        if entry["client"] != serin_controller::FIELD_MANAGER {
+            continue;
+        }
+        let (verb, resource) = (entry["verb"].as_str().unwrap(), entry["resource"].as_str().unwrap());
+        if resource == "discovery" {
+            continue;
+        }
+        let allowed = rules.iter().any(|(_, resources, verbs)| resources.iter().any(|r| r == resource) && verbs.iter().any(|v| v == verb));
+        assert!(allowed, "the ClusterRole does not allow `{verb} {resource}`, which the controller did");
+        checked += 1;
+    }
+    assert!(checked >= 5, "expected the controller's requests to be counted: {requests}");
+    s.finish().await;
+    Ok(())
+}
