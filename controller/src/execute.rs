@@ -276,7 +276,9 @@ async fn record_events(ctx: &Context, rollout: &Rollout, plan: &Plan) {
             type_: if event.warning { EventType::Warning } else { EventType::Normal },
             reason: event.reason.to_owned(),
             note: Some(event.note.clone()),
-            action: "Reconcile".to_owned(),
+            // kube's recorder folds events with the same (reason, action) into one series showing the first note
+            // only; the note as action keeps `kubectl describe` listing every distinct message, as Argo's does.
+            action: event.note.chars().take(128).collect(),
             secondary: None,
         };
         if let Err(err) = ctx.recorder.publish(&ev, &reference).await {
