@@ -91,12 +91,16 @@ mod tests {
 
     #[test]
     fn older_or_missing_copies_are_stale_until_caught_up() {
-        let f = Freshness::default();
-        f.wrote_rollout("ns/a", Some("10"));
-        f.wrote_replica_set("ns/a", "a-1", Some("11"));
-        assert!(f.is_stale("ns/a", Some("9"), |_| Some("11")));
-        assert!(f.is_stale("ns/a", Some("10"), |_| None), "created ReplicaSet not in the cache yet");
-        assert!(f.is_stale("ns/a", Some("10"), |_| Some("5")));
+        let written = || {
+            let f = Freshness::default();
+            f.wrote_rollout("ns/a", Some("10"));
+            f.wrote_replica_set("ns/a", "a-1", Some("11"));
+            f
+        };
+        assert!(written().is_stale("ns/a", Some("9"), |_| Some("11")), "the Rollout is behind");
+        assert!(written().is_stale("ns/a", Some("10"), |_| None), "the created ReplicaSet is not cached yet");
+        assert!(written().is_stale("ns/a", Some("10"), |_| Some("5")), "the ReplicaSet is behind");
+        let f = written();
         assert!(!f.is_stale("ns/a", Some("10"), |_| Some("11")));
         // Caught up: forgotten, so later writes by others never look stale.
         assert!(!f.is_stale("ns/a", Some("1"), |_| None));

@@ -195,7 +195,11 @@ async fn invalid_spec_is_reported_then_fixed() -> Result<()> {
 async fn controller_restart_mid_pause_neither_repeats_nor_skips() -> Result<()> {
     let mut s = deployed("restart-mid-pause", 4, "[{setWeight: 25}, {pause: {duration: 4s}}, {setWeight: 50}, {pause: {}}]", "").await?;
     set_image(&s, IMAGE_V2).await?;
-    let ro = s.wait_for("web", "timed pause", |ro| ro.status.as_ref().and_then(|st| st.current_step_index) == Some(1)).await?;
+    let ro = s
+        .wait_for("web", "timed pause", |ro| {
+            ro.status.as_ref().is_some_and(|st| st.current_step_index == Some(1) && !st.pause_conditions.is_empty())
+        })
+        .await?;
     let started = ro.status.unwrap().pause_conditions[0].start_time.clone();
     s.stop_controller().await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -169,6 +169,10 @@ pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
     }
     let Some(canary) = strategy.and_then(|s| s.canary.as_ref()) else { return errs };
     let optional = [
+        // Argo points these Services at the stable/canary pods even without a router; ignoring them would leave
+        // the stable Service selecting scaled-down pods, so they are held until selector switching lands.
+        ("stableService", canary.stable_service.is_some(), "stableService (selector switching)"),
+        ("canaryService", canary.canary_service.is_some(), "canaryService (selector switching)"),
         ("trafficRouting", canary.traffic_routing.is_some(), "traffic routing"),
         ("analysis", canary.analysis.is_some(), "background analysis"),
         ("antiAffinity", canary.anti_affinity.is_some(), "antiAffinity"),
