@@ -111,7 +111,10 @@ async fn report_malformed(ctx: &Context, invalid: &InvalidObject) -> Result<Acti
     }
     let name = invalid.metadata.name.clone().unwrap_or_default();
     let namespace = invalid.metadata.namespace.clone().unwrap_or_default();
-    let message = format!("The Rollout \"{name}\" is invalid: {}", invalid.error);
+    // Patched and read as untyped JSON: the typed client would have to decode the very object that does not decode.
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &namespace, &kube::api::ApiResource::erase::<Rollout>(&()));
+    let message = format!("The Rollout \"{name}\" is invalid: {}", decode_error_with_path(&api, &name, &invalid.error).await);
     warn!(%message, "malformed Rollout");
     let now = Timestamp::now().to_string();
     let patch = json!({"status": {
@@ -131,6 +134,17 @@ async fn report_malformed(ctx: &Context, invalid: &InvalidObject) -> Result<Acti
         .map_err(ReconcileError::ReportMalformed)?;
     ctx.malformed_reported.lock().insert(uid, invalid.error.clone());
     Ok(Action::await_change())
+}
+
+/// The decoding error with the field path it occurred at (`spec.template.spec.containers[0].image: invalid type:
+/// ...`), found by decoding the raw object again; the watcher's error alone carries no path.
+async fn decode_error_with_path(api: &Api<kube::api::DynamicObject>, name: &str, fallback: &str) -> String {
+    let Ok(object) = api.get(name).await else { return fallback.to_owned() };
+    let Ok(value) = serde_json::to_value(&object) else { return fallback.to_owned() };
+    match serde_path_to_error::deserialize::<_, Rollout>(value) {
+        Err(err) => format!("{}: {}", err.path(), err.inner()),
+        Ok(_) => fallback.to_owned(),
+    }
 }
 
 fn guarded_name(obj: &DeserializeGuard<Rollout>) -> String {

@@ -237,3 +237,27 @@ async fn manual_pause_and_resume() -> Result<()> {
     s.finish().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_rollout_is_reported_and_does_not_stall_the_others() -> Result<()> {
+    let s = Scenario::start("malformed").await?;
+    // The pod template is schema-light (as in Argo's CRD), so the API server accepts a container field of the wrong
+    // type; the object cannot be decoded as a Rollout.
+    s.apply(
+        &rollout(2, "[]", "")
+            .replace("name: web\n", "name: bad\n")
+            .replace(&format!("image: {IMAGE_V1}\n"), &format!("image: {IMAGE_V1}\n        imagePullPolicy: [Always]\n")),
+    )?;
+    s.apply(&rollout(2, "[]", ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    // Read with kubectl: a typed client cannot decode this object either.
+    let status = serin_e2e::harness::eventually("bad reported", serin_e2e::harness::wait_timeout(), || async {
+        let out = s.cluster.kubectl_ok(&["get", "rollout", "bad", "-o", "jsonpath={.status.phase}|{.status.message}"])?;
+        Ok(out.starts_with("Degraded|").then_some(out))
+    })
+    .await?;
+    assert!(status.starts_with("Degraded|InvalidSpec: The Rollout \"bad\" is invalid: "), "{status}");
+    assert!(status.contains("spec.template.spec.containers[0].imagePullPolicy: invalid type"), "{status}");
+    s.finish().await;
+    Ok(())
+}
