@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use parking_lot::Mutex;
@@ -18,6 +20,8 @@ pub struct Context {
     pub client: Client,
     /// Reflector cache of the ReplicaSets Serin manages (label `rollouts-pod-template-hash`).
     pub replica_sets: Store<ReplicaSet>,
+    /// Metadata-only cache of the pods of those ReplicaSets (for `spec.restartAt`).
+    pub pods: Store<PartialObjectMeta<Pod>>,
     /// Event recorder (reporting controller `serin-controller`).
     pub recorder: Recorder,
     /// Our last writes, to refuse planning from a cache that has not caught up with them.

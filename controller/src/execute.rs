@@ -7,8 +7,8 @@
 //! last and never fail a reconcile.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -46,6 +46,14 @@ pub enum ExecuteError {
         /// API error.
         source: kube::Error,
     },
+    /// Evicting a pod failed (a PodDisruptionBudget answers 429 until it allows it).
+    #[error("evicting pod {name}: {source}")]
+    EvictPod {
+        /// Pod name.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
     /// Deleting a ReplicaSet failed.
     #[error("deleting ReplicaSet {name}: {source}")]
     DeleteReplicaSet {
@@ -79,6 +87,7 @@ impl ExecuteError {
             Self::HashCollision { .. } => "hash_collision",
             Self::PatchReplicaSet { .. } => "patch_replicaset",
             Self::DeleteReplicaSet { .. } => "delete_replicaset",
+            Self::EvictPod { .. } => "evict_pod",
             Self::PatchRollout { .. } => "patch_rollout",
             Self::PatchStatus { .. } => "patch_status",
             Self::Encode(_) => "encode",
@@ -92,6 +101,7 @@ impl ExecuteError {
             Self::CreateReplicaSet { source, .. }
             | Self::PatchReplicaSet { source, .. }
             | Self::DeleteReplicaSet { source, .. }
+            | Self::EvictPod { source, .. }
             | Self::PatchRollout { source }
             | Self::PatchStatus { source } => status_code(source) == Some(409),
             Self::Encode(_) => false,
@@ -182,6 +192,14 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
                     info!(replicaset = %name, from, to, "scaled ReplicaSet");
                 }
                 ctx.freshness.wrote_replica_set(&key, name, rs.resource_version().as_deref());
+            }
+            Action::EvictPod { name } => {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+                match pods.evict(name, &EvictParams::default()).await {
+                    Ok(_) => info!(pod = %name, "evicted pod for spec.restartAt"),
+                    Err(err) if status_code(&err) == Some(404) => {}
+                    Err(source) => return Err(ExecuteError::EvictPod { name: name.clone(), source }),
+                }
             }
             Action::DeleteReplicaSet { name, uid } => {
                 let params = DeleteParams {

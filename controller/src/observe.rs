@@ -7,10 +7,14 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::Store;
 use serin_api::Rollout;
+use serin_api::labels::POD_TEMPLATE_HASH;
+use serin_planner::PodInfo;
 
 /// The ReplicaSets of `rollout` in `store`, sorted by name.
 pub fn replica_sets(rollout: &Rollout, store: &Store<ReplicaSet>) -> Vec<Arc<ReplicaSet>> {
@@ -29,4 +33,27 @@ pub fn replica_sets(rollout: &Rollout, store: &Store<ReplicaSet>) -> Vec<Arc<Rep
         .collect();
     rss.sort_by_key(|rs| rs.name_any());
     rss
+}
+
+/// The pods of `replica_sets`, only when the Rollout asks for a restart (nothing else needs them).
+pub fn pods(rollout: &Rollout, replica_sets: &[Arc<ReplicaSet>], store: &Store<PartialObjectMeta<Pod>>) -> Vec<PodInfo> {
+    if rollout.spec.restart_at.is_none() {
+        return Vec::new();
+    }
+    let namespace = rollout.namespace();
+    let owners: Vec<Option<String>> = replica_sets.iter().map(|rs| rs.uid()).collect();
+    let mut pods: Vec<PodInfo> = store
+        .state()
+        .into_iter()
+        .filter(|pod| pod.namespace() == namespace)
+        .filter(|pod| pod.owner_references().iter().any(|o| o.controller == Some(true) && owners.contains(&Some(o.uid.clone()))))
+        .map(|pod| PodInfo {
+            name: pod.name_any(),
+            pod_hash: pod.labels().get(POD_TEMPLATE_HASH).cloned().unwrap_or_default(),
+            created: pod.metadata.creation_timestamp.as_ref().map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
+            deleting: pod.metadata.deletion_timestamp.is_some(),
+        })
+        .collect();
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
+    pods
 }

@@ -72,7 +72,8 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Rollout>>, ctx: Arc<Context>) -
         debug!("cache older than our last write; waiting for the watch");
         return Ok(Action::requeue(STALE_CACHE_RETRY));
     }
-    let plan = serin_planner::plan(&Observed { rollout, replica_sets: &replica_sets }, Timestamp::now());
+    let pods = observe::pods(rollout, &replica_sets, &ctx.pods);
+    let plan = serin_planner::plan(&Observed { rollout, replica_sets: &replica_sets, pods: &pods }, Timestamp::now());
     let written = execute::execute(&ctx, rollout, &plan).await?;
     if written || !plan.actions.is_empty() {
         let status = &plan.status;

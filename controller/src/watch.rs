@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use kube::core::DeserializeGuard;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource};
@@ -91,6 +92,19 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         .reflect(rs_writer)
         .touched_objects();
 
+    // Pods are only needed for spec.restartAt: a metadata-only watch keeps them cheap.
+    let pods: Api<PartialObjectMeta<Pod>> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (pod_store, pod_writer) = reflector::store::<PartialObjectMeta<Pod>>();
+    let pod_stream = watcher(pods, watcher::Config::default().labels(POD_TEMPLATE_HASH).any_semantic())
+        .default_backoff()
+        .modify(|pod: &mut PartialObjectMeta<Pod>| pod.metadata.managed_fields = None)
+        .reflect(pod_writer)
+        .applied_objects();
+    let pod_task = tokio::spawn(pod_stream.for_each(|_| futures::future::ready(())));
+
     let rollout_config = watcher::Config::default().labels(&instance_selector(settings.instance_id.as_deref())).any_semantic();
     let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream);
     let rollout_store = controller.store();
@@ -102,9 +116,12 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         tokio::spawn(server);
     }
     {
-        let (rs_store, readiness) = (rs_store.clone(), readiness.clone());
+        let (rs_store, pod_store, readiness) = (rs_store.clone(), pod_store.clone(), readiness.clone());
         tokio::spawn(async move {
-            if rollout_store.wait_until_ready().await.is_ok() && rs_store.wait_until_ready().await.is_ok() {
+            if rollout_store.wait_until_ready().await.is_ok()
+                && rs_store.wait_until_ready().await.is_ok()
+                && pod_store.wait_until_ready().await.is_ok()
+            {
                 info!("caches synced");
                 readiness.set_ready();
             }
@@ -115,6 +132,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     let ctx = Arc::new(Context {
         client: client.clone(),
         replica_sets: rs_store,
+        pods: pod_store,
         recorder: Recorder::new(client, reporter),
         freshness: crate::freshness::Freshness::default(),
         failures: parking_lot::Mutex::default(),
@@ -134,6 +152,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
             }
         })
         .await;
+    pod_task.abort();
     info!("stopped");
     Ok(())
 }

@@ -261,3 +261,30 @@ async fn a_malformed_rollout_is_reported_and_does_not_stall_the_others() -> Resu
     s.finish().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_at_replaces_every_pod() -> Result<()> {
+    let s = deployed("restart-at", 3, "[]", "").await?;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = s.cluster.api();
+    let before: Vec<String> = pods.list(&kube::api::ListParams::default()).await?.items.iter().map(kube::ResourceExt::name_any).collect();
+    assert_eq!(before.len(), 3);
+    // What `kubectl serin restart` (and Argo CD's restart action) writes.
+    let restart_at = jiff::Timestamp::now().to_string();
+    let restart_at = &restart_at[..19];
+    s.patch_spec("web", json!({"restartAt": format!("{restart_at}Z")})).await?;
+    s.wait_for("web", "status.restartedAt", |ro| ro.status.as_ref().is_some_and(|st| st.restarted_at.is_some())).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert_eq!(ro.status.unwrap().restarted_at, ro.spec.restart_at);
+    let after: Vec<String> = pods
+        .list(&kube::api::ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(kube::ResourceExt::name_any)
+        .collect();
+    assert_eq!(after.len(), 3);
+    assert!(after.iter().all(|p| !before.contains(p)), "every pod replaced: {before:?} -> {after:?}");
+    s.finish().await;
+    Ok(())
+}

@@ -36,7 +36,7 @@ use serin_api::{Rollout, RolloutStatus};
 
 use crate::conditions::{self as cond};
 use crate::phase::rollout_phase;
-use crate::plan::{Action, Event, Observed, Plan, seconds};
+use crate::plan::{Action, Event, Observed, Plan, PodInfo, seconds};
 use crate::pod_hash::fnv32a_safe_encoded;
 use crate::replicas::{self, CanaryInput, OtherReplicaSet, ReplicaPlan, ReplicaSetCounts};
 
@@ -179,6 +179,7 @@ struct Ctx<'a> {
     stable_rs: Option<Rs<'a>>,
     others: Vec<Rs<'a>>,
     all: Vec<Rs<'a>>,
+    pods: &'a [PodInfo],
     pause: PauseChanges,
     actions: Vec<Action>,
     events: Vec<Event>,
@@ -237,6 +238,7 @@ impl<'a> Ctx<'a> {
             stable_rs,
             others,
             all,
+            pods: observed.pods,
             pause: PauseChanges::default(),
             actions,
             events: Vec::new(),
@@ -295,6 +297,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         let created = self.ensure_new_replica_set(&mut status, false);
+        self.restart_pods(&mut status);
         self.cleanup_history();
         let scaled = created || self.scale_replica_sets();
         if !scaled {
@@ -346,6 +349,12 @@ impl<'a> Ctx<'a> {
     fn reset(&mut self, status: &mut RolloutStatus) {
         self.pause.clear = true;
         self.pause.remove_abort = true;
+        // A new template replaces every pod anyway: a pending restart is done (Argo's `SetRestartedAt`).
+        if let Some(restart_at) = &self.rollout.spec.restart_at
+            && restart_at.0 <= self.now
+        {
+            status.restarted_at = Some(restart_at.clone());
+        }
         status.promote_full = None;
         if let Some(canary) = status.canary.as_mut() {
             canary.current_step_analysis_run_status = None;
@@ -476,6 +485,48 @@ impl<'a> Ctx<'a> {
             }),
             status: None,
         }
+    }
+
+    /// Argo's pod restarter (`spec.restartAt`): once the time has come, evict the pods created before it, one
+    /// ReplicaSet at a time (the desired one first, then the stable, then older ones), only while that ReplicaSet is
+    /// fully available, at most `max(1, maxUnavailable)` pods in flight. When no such pod is left,
+    /// `status.restartedAt` records the restart as done.
+    fn restart_pods(&mut self, status: &mut RolloutStatus) {
+        let Some(restart_at) = self.rollout.spec.restart_at.clone() else { return };
+        if self.old.restarted_at.as_ref().is_some_and(|done| done.0 >= restart_at.0) {
+            return;
+        }
+        if restart_at.0 > self.now {
+            self.requeue_at(restart_at.0);
+            return;
+        }
+        let mut order: Vec<Rs<'a>> = Vec::new();
+        order.extend(self.new_rs.clone());
+        order.extend(self.stable_rs.clone().filter(|_| self.stable_apart()));
+        let mut others = self.others.clone();
+        others.sort_by(|a, b| b.revision.cmp(&a.revision).then_with(|| a.name.cmp(b.name)));
+        order.extend(others);
+        let budget = self.canary_input().fenceposts.max_unavailable.max(1);
+        for rs in order.into_iter().filter(|rs| rs.spec_replicas > 0) {
+            let pods: Vec<&PodInfo> = self.pods.iter().filter(|p| p.pod_hash == rs.hash).collect();
+            let old: Vec<&PodInfo> = pods.iter().copied().filter(|p| p.created < restart_at.0 && !p.deleting).collect();
+            if old.is_empty() {
+                continue;
+            }
+            // Wait for a full ReplicaSet before taking the next pods away.
+            if rs.available < rs.spec_replicas {
+                return;
+            }
+            let in_flight = i32::try_from(pods.iter().filter(|p| p.deleting).count()).unwrap_or(i32::MAX);
+            let mut old = old;
+            old.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.name.cmp(&b.name)));
+            for pod in old.into_iter().take(usize::try_from(budget - in_flight).unwrap_or(0)) {
+                self.actions.push(Action::EvictPod { name: pod.name.clone() });
+            }
+            return;
+        }
+        status.restarted_at = Some(restart_at);
+        self.events.push(Event::normal("RolloutRestarted", "Rollout restarted: every pod was created after spec.restartAt"));
     }
 
     /// Argo's `reconcileRevisionHistoryLimit`: delete the oldest scaled-down older ReplicaSets beyond the limit.

@@ -13,4 +13,4 @@ pub mod replicas;
 pub mod status_patch;
 pub mod validate;
 
-pub use plan::{Action, Event, Observed, Plan, plan};
+pub use plan::{Action, Event, Observed, Plan, PodInfo, plan};

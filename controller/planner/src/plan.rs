@@ -28,6 +28,21 @@ pub struct Observed<'a> {
     /// The ReplicaSets this Rollout controls, plus orphans (no controller owner) whose labels match its selector;
     /// the planner adopts those. ReplicaSets being deleted may be included; they are ignored.
     pub replica_sets: &'a [Arc<ReplicaSet>],
+    /// The pods of those ReplicaSets (only needed for `spec.restartAt`; may be empty otherwise).
+    pub pods: &'a [PodInfo],
+}
+
+/// What the planner needs to know of a pod: enough to restart pods created before `spec.restartAt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodInfo {
+    /// `metadata.name`.
+    pub name: String,
+    /// Its `rollouts-pod-template-hash` label: the ReplicaSet it belongs to.
+    pub pod_hash: String,
+    /// `metadata.creationTimestamp`.
+    pub created: Timestamp,
+    /// `metadata.deletionTimestamp` is set: it is going away already.
+    pub deleting: bool,
 }
 
 /// What to do for one Rollout now.
@@ -87,6 +102,11 @@ pub enum Action {
         rollout_replicas: i32,
         /// Its revision, for the event text.
         revision: i64,
+    },
+    /// Evict a pod through the Eviction API (`PodDisruptionBudgets` apply) so its ReplicaSet replaces it.
+    EvictPod {
+        /// Its name.
+        name: String,
     },
     /// Delete an old ReplicaSet beyond `revisionHistoryLimit`.
     DeleteReplicaSet {

@@ -160,9 +160,6 @@ pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
     if spec.workload_ref.is_some() {
         note("spec.workloadRef", "workloadRef");
     }
-    if spec.restart_at.is_some() {
-        note("spec.restartAt", "restartAt");
-    }
     let strategy = spec.strategy.as_ref();
     if strategy.is_some_and(|s| s.blue_green.is_some()) {
         note("spec.strategy.blueGreen", "the blue-green strategy");

@@ -507,3 +507,34 @@ proptest! {
         prop_assert!(false, "did not finish: {:?} {:?}", w.sizes(), w.phase());
     }
 }
+
+#[test]
+fn restart_at_evicts_old_pods_a_few_at_a_time_then_records_it() {
+    let mut w = deployed(4, "[]");
+    let canary = w.rollout.spec.strategy.as_mut().unwrap().canary.as_mut().unwrap();
+    canary.max_unavailable = Some(serin_api::IntOrPercent::Int(2));
+    w.advance(Duration::from_secs(10));
+    let restart_at = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(w.now + jiff::SignedDuration::from_secs(5));
+    w.rollout.spec.restart_at = Some(restart_at.clone());
+    // Not yet: the restart is scheduled for later.
+    let plan = w.reconcile();
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(5)));
+    assert_eq!(w.phase(), (RolloutPhase::Progressing, "rollout is restarting".into()));
+    w.advance(Duration::from_secs(5));
+    let mut rounds = 0;
+    while w.status().restarted_at.as_ref() != Some(&restart_at) {
+        let plan = w.reconcile();
+        let evictions = plan.actions.iter().filter(|a| matches!(a, Action::EvictPod { .. })).count();
+        assert!(evictions <= 2, "at most maxUnavailable pods at a time: {:?}", plan.actions);
+        w.settle();
+        w.advance(Duration::from_secs(1));
+        rounds += 1;
+        assert!(rounds < 20, "restart did not finish");
+    }
+    assert_eq!(w.evicted.len(), 4, "every old pod once");
+    assert!(w.pods.iter().all(|p| p.created >= restart_at.0));
+    w.converge();
+    assert_eq!(w.phase().0, RolloutPhase::Healthy);
+    assert!(w.events.iter().any(|e| e.starts_with("RolloutRestarted")));
+}

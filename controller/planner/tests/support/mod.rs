@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serin_api::labels::{DESIRED_REPLICAS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY};
 use serin_api::rollout::status::{RolloutConditionType, RolloutPhase};
 use serin_api::{Rollout, RolloutStatus};
-use serin_planner::{Action, Observed, Plan, plan};
+use serin_planner::{Action, Observed, Plan, PodInfo, plan};
 
 /// A Rollout from inline YAML.
 pub fn rollout(yaml: &str) -> Rollout {
@@ -54,6 +54,10 @@ pub struct World {
     pub broken_images: BTreeSet<String>,
     pub last_plan: Option<Plan>,
     pub events: Vec<String>,
+    /// Pods of every ReplicaSet, kept in step with `spec.replicas` by `settle`.
+    pub pods: Vec<PodInfo>,
+    /// Pods evicted so far.
+    pub evicted: Vec<String>,
     next_uid: u32,
 }
 
@@ -66,6 +70,8 @@ impl World {
             broken_images: BTreeSet::new(),
             last_plan: None,
             events: Vec::new(),
+            pods: Vec::new(),
+            evicted: Vec::new(),
             next_uid: 0,
         }
     }
@@ -76,7 +82,7 @@ impl World {
 
     pub fn plan(&self) -> Plan {
         let rss: Vec<Arc<ReplicaSet>> = self.rss.iter().cloned().map(Arc::new).collect();
-        plan(&Observed { rollout: &self.rollout, replica_sets: &rss }, self.now)
+        plan(&Observed { rollout: &self.rollout, replica_sets: &rss, pods: &self.pods }, self.now)
     }
 
     /// One reconcile: plan, apply every action and the status. Returns the plan.
@@ -143,6 +149,12 @@ impl World {
                 *rs.metadata.generation.get_or_insert(1) += 1;
             }
             Action::DeleteReplicaSet { name, .. } => self.rss.retain(|rs| rs.metadata.name.as_deref() != Some(name)),
+            Action::EvictPod { name } => {
+                let pod = self.pods.iter_mut().find(|p| &p.name == name).unwrap();
+                assert!(!pod.deleting, "evicted twice: {name}");
+                pod.deleting = true;
+                self.evicted.push(name.clone());
+            }
         }
     }
 
@@ -150,11 +162,27 @@ impl World {
         self.rss.iter_mut().find(|rs| rs.metadata.name.as_deref() == Some(name)).unwrap()
     }
 
-    /// The ReplicaSet controller and kubelet: every ReplicaSet's pods exist, and are available unless broken.
+    /// The ReplicaSet controller and kubelet: evicted pods are gone, every ReplicaSet has its pods (new ones created
+    /// now), available unless broken.
     pub fn settle(&mut self) {
+        self.pods.retain(|p| !p.deleting);
         for rs in &mut self.rss {
             let spec = rs.spec.as_ref().unwrap();
             let want = spec.replicas.unwrap_or(1);
+            let hash = rs.metadata.labels.as_ref().unwrap()[POD_TEMPLATE_HASH].clone();
+            let mut have: Vec<usize> = (0..self.pods.len()).filter(|i| self.pods[*i].pod_hash == hash).collect();
+            while have.len() > usize::try_from(want).unwrap() {
+                self.pods.remove(have.pop().unwrap());
+            }
+            for _ in have.len()..usize::try_from(want).unwrap() {
+                self.next_uid += 1;
+                self.pods.push(PodInfo {
+                    name: format!("pod-{}", self.next_uid),
+                    pod_hash: hash.clone(),
+                    created: self.now,
+                    deleting: false,
+                });
+            }
             let image = spec.template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.clone().unwrap_or_default();
             let available = if self.broken_images.contains(&image) { 0 } else { want };
             rs.status = Some(ReplicaSetStatus {
