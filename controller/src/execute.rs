@@ -12,8 +12,11 @@ use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams, 
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
+use serin_api::common::ConditionStatus;
 use serin_api::labels::{DESIRED_REPLICAS, REVISION, REVISION_HISTORY};
+use serin_api::rollout::status::RolloutConditionType;
 use serin_api::{Rollout, RolloutStatus};
+use serin_planner::conditions;
 use serin_planner::status_patch::merge_diff;
 use serin_planner::{Action, Plan};
 use tracing::{debug, info, warn};
@@ -161,7 +164,16 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
                 info!(replicaset = %name, "adopted orphan ReplicaSet");
                 ctx.freshness.wrote_replica_set(&key, name, rs.resource_version().as_deref());
             }
-            Action::CreateReplicaSet(rs) => create(ctx, rollout, &replica_sets, &rollouts, rs).await?,
+            Action::CreateReplicaSet(rs) => {
+                if let Err(err) = create(ctx, rollout, &replica_sets, &rollouts, rs).await {
+                    if let ExecuteError::CreateReplicaSet { name, source } = &err
+                        && status_code(source) != Some(409)
+                    {
+                        report_create_error(ctx, rollout, resource_version.clone(), &rollouts, plan, name, source).await;
+                    }
+                    return Err(err);
+                }
+            }
             Action::UpdateReplicaSet { name, revision, revision_history, min_ready_seconds } => {
                 let mut patch = json!({});
                 if let Some(revision) = revision {
@@ -259,6 +271,40 @@ async fn create(
             Err(ExecuteError::HashCollision { name })
         }
         Err(source) => Err(ExecuteError::CreateReplicaSet { name, source }),
+    }
+}
+
+/// Argo's `ReplicaSetCreateError`: a failed create is shown on the Rollout as Progressing False with the API's
+/// reason, on top of the planned status. Best effort: the create error itself is what the reconcile returns.
+async fn report_create_error(
+    ctx: &Context,
+    rollout: &Rollout,
+    resource_version: Option<String>,
+    rollouts: &Api<Rollout>,
+    plan: &Plan,
+    name: &str,
+    source: &kube::Error,
+) {
+    let mut status = plan.status.clone();
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default(),
+    );
+    let message = format!("Failed to create new replica set \"{name}\": {source}");
+    conditions::set_condition(
+        &mut status,
+        conditions::new_condition(
+            RolloutConditionType::Progressing,
+            ConditionStatus::False,
+            conditions::RS_CREATE_ERROR_REASON,
+            message,
+            &now,
+        ),
+    );
+    let (phase, message) = serin_planner::phase::rollout_phase(&rollout.spec, &status);
+    status.phase = Some(phase);
+    status.message = Some(message);
+    if let Err(err) = write_status(ctx, rollout, resource_version, rollouts, &status).await {
+        debug!(%err, "could not report the ReplicaSet create error");
     }
 }
 

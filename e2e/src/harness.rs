@@ -32,6 +32,11 @@ impl SimControls {
         http_json("GET", &format!("{}{path}", self.base), None).await
     }
 
+    /// DELETEs a `/sim/` path (e.g. `/sim/faults` clears pending faults).
+    pub async fn delete(&self, path: &str) -> Result<Value> {
+        http_json("DELETE", &format!("{}{path}", self.base), None).await
+    }
+
     /// Request count for a verb/resource (all clients).
     pub async fn count(&self, verb: &str, resource: &str) -> Result<u64> {
         let v = self.get("/sim/requests").await?;

@@ -24,6 +24,8 @@ pub const NEW_RS_AVAILABLE_REASON: &str = "NewReplicaSetAvailable";
 pub const RS_NOT_AVAILABLE_REASON: &str = "ReplicaSetNotAvailable";
 /// Progressing (False): no progress within `progressDeadlineSeconds`.
 pub const TIMED_OUT_REASON: &str = "ProgressDeadlineExceeded";
+/// Progressing (False): creating the new ReplicaSet failed.
+pub const RS_CREATE_ERROR_REASON: &str = "ReplicaSetCreateError";
 /// Progressing (False): the update was aborted.
 pub const ABORTED_REASON: &str = "RolloutAborted";
 /// Progressing (Unknown) and Paused: the rollout is paused.
