@@ -268,8 +268,9 @@ async fn restart_at_replaces_every_pod() -> Result<()> {
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = s.cluster.api();
     let before: Vec<String> = pods.list(&kube::api::ListParams::default()).await?.items.iter().map(kube::ResourceExt::name_any).collect();
     assert_eq!(before.len(), 3);
-    // What `kubectl serin restart` (and Argo CD's restart action) writes.
-    let restart_at = jiff::Timestamp::now().to_string();
+    // What `kubectl serin restart` (and Argo CD's restart action) writes. Times have whole seconds, so a pod
+    // created in the current second is not "before" it: restart from the next second (the controller waits for it).
+    let restart_at = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1)).to_string();
     let restart_at = &restart_at[..19];
     s.patch_spec("web", json!({"restartAt": format!("{restart_at}Z")})).await?;
     s.wait_for("web", "status.restartedAt", |ro| ro.status.as_ref().is_some_and(|st| st.restarted_at.is_some())).await?;
