@@ -31,7 +31,7 @@ use serin_api::common::ConditionStatus;
 use serin_api::labels::{DESIRED_REPLICAS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY};
 use serin_api::rollout::canary::CanaryStrategy;
 use serin_api::rollout::status::{PauseCondition, PauseReason, RolloutConditionType};
-use serin_api::rollout::steps::CanaryStep;
+use serin_api::rollout::steps::{CanaryStep, RolloutPause};
 use serin_api::{Rollout, RolloutStatus};
 
 use crate::conditions::{self as cond};
@@ -114,6 +114,16 @@ impl<'a> Rs<'a> {
     fn uid(&self) -> String {
         self.obj.metadata.uid.clone().unwrap_or_default()
     }
+
+    fn created(&self) -> Option<Timestamp> {
+        self.obj.metadata.creation_timestamp.as_ref().map(|t| t.0)
+    }
+}
+
+/// When a timed pause that started at `start` ends; `None` for an indefinite (or unparsable) pause.
+fn pause_expiry(pause: &RolloutPause, start: Timestamp) -> Option<Timestamp> {
+    let seconds = pause.duration.as_ref()?.seconds().ok()?;
+    Some(start + jiff::SignedDuration::from_secs(i64::from(seconds)))
 }
 
 fn revision_of(meta: &ObjectMeta) -> i64 {
@@ -128,7 +138,6 @@ struct PauseChanges {
     clear: bool,
     add_abort: bool,
     remove_abort: bool,
-    abort_message: Option<String>,
 }
 
 impl PauseChanges {
@@ -537,10 +546,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         let excess = candidates.len() - limit;
-        candidates.sort_by(|a, b| {
-            let created = |rs: &Rs<'_>| rs.obj.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            created(a).cmp(&created(b)).then_with(|| a.name.cmp(b.name))
-        });
+        candidates.sort_by(|a, b| a.created().cmp(&b.created()).then_with(|| a.name.cmp(b.name)));
         let mut deletions = Vec::new();
         for rs in candidates.into_iter().take(excess) {
             let observed_generation = rs.obj.status.as_ref().and_then(|s| s.observed_generation).unwrap_or(0);
@@ -647,14 +653,14 @@ impl<'a> Ctx<'a> {
         let Some(condition) = self.old.pause_conditions.iter().find(|c| c.reason == PauseReason::CanaryPauseStep) else {
             if self.old.controller_pause != Some(true) {
                 self.pause.add.push(PauseReason::CanaryPauseStep);
-                if let Some(seconds) = pause.duration.as_ref().and_then(|d| d.seconds().ok()) {
-                    self.requeue_at(self.stamp.0 + jiff::SignedDuration::from_secs(i64::from(seconds)));
+                if let Some(expiry) = pause_expiry(pause, self.stamp.0) {
+                    self.requeue_at(expiry);
                 }
             }
             return;
         };
-        if let Some(seconds) = pause.duration.as_ref().and_then(|d| d.seconds().ok()) {
-            self.requeue_at(condition.start_time.0 + jiff::SignedDuration::from_secs(i64::from(seconds)));
+        if let Some(expiry) = pause_expiry(pause, condition.start_time.0) {
+            self.requeue_at(expiry);
         }
     }
 
@@ -692,11 +698,7 @@ impl<'a> Ctx<'a> {
             let condition = self.old.pause_conditions.iter().find(|c| c.reason == PauseReason::CanaryPauseStep);
             return match condition {
                 None => self.old.controller_pause == Some(true),
-                Some(condition) => pause
-                    .duration
-                    .as_ref()
-                    .and_then(|d| d.seconds().ok())
-                    .is_some_and(|seconds| self.now >= condition.start_time.0 + jiff::SignedDuration::from_secs(i64::from(seconds))),
+                Some(condition) => pause_expiry(pause, condition.start_time.0).is_some_and(|expiry| self.now >= expiry),
             };
         }
         if step.set_weight.is_some() || step.set_canary_scale.is_some() {
@@ -738,12 +740,11 @@ impl<'a> Ctx<'a> {
         let Some(window) = self.rollout.spec.rollback_window.as_ref().and_then(|w| w.revisions).filter(|r| *r > 0) else {
             return false;
         };
-        let created = |rs: &Rs<'_>| rs.obj.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let (Some(new_created), Some(stable_created)) = (created(new), created(stable)) else { return false };
+        let (Some(new_created), Some(stable_created)) = (new.created(), stable.created()) else { return false };
         if new_created >= stable_created {
             return false;
         }
-        let between = self.all.iter().filter(|rs| created(rs).is_some_and(|c| new_created < c && c < stable_created)).count();
+        let between = self.all.iter().filter(|rs| rs.created().is_some_and(|c| new_created < c && c < stable_created)).count();
         i32::try_from(between).unwrap_or(i32::MAX) < window
     }
 
@@ -858,21 +859,7 @@ impl<'a> Ctx<'a> {
         if aborted {
             // Keep the first abort message (it may carry why); a later reconcile does not know it any more.
             if !reason_was(cond::ABORTED_REASON) {
-                let mut message = cond::aborted_message(self.revision());
-                if let Some(why) = &self.pause.abort_message {
-                    message = format!("{message}: {why}");
-                }
-                cond::set_condition(
-                    status,
-                    cond::new_condition(
-                        RolloutConditionType::Progressing,
-                        ConditionStatus::False,
-                        cond::ABORTED_REASON,
-                        message.clone(),
-                        &stamp,
-                    ),
-                );
-                self.events.push(Event::warning(cond::ABORTED_REASON, message));
+                self.set_aborted(status, None);
             }
         } else if reason_was(cond::ABORTED_REASON) {
             cond::set_condition(
@@ -952,23 +939,8 @@ impl<'a> Ctx<'a> {
             if self.rollout.spec.progress_deadline_abort == Some(true) {
                 // Abort now: the canary is scaled down on the next reconcile, which sees status.abort.
                 self.pause.add_abort = true;
-                self.pause.abort_message = Some(message.clone());
-                status.abort = Some(true);
-                status.aborted_at = Some(stamp.clone());
-                status.pause_conditions = Vec::new();
-                status.controller_pause = None;
-                let message = format!("{}: {message}", cond::aborted_message(self.revision()));
-                cond::set_condition(
-                    status,
-                    cond::new_condition(
-                        RolloutConditionType::Progressing,
-                        ConditionStatus::False,
-                        cond::ABORTED_REASON,
-                        message.clone(),
-                        &stamp,
-                    ),
-                );
-                self.events.push(Event::warning(cond::ABORTED_REASON, message));
+                self.pause.apply(&self.old, status, &stamp);
+                self.set_aborted(status, Some(&message));
             }
         }
 
@@ -1013,6 +985,23 @@ impl<'a> Ctx<'a> {
                 cond::new_condition(RolloutConditionType::Paused, paused_status, cond::PAUSED_REASON, cond::PAUSED_MESSAGE, &stamp),
             );
         }
+    }
+
+    /// Progressing False `RolloutAborted` ("Rollout aborted update to revision N[: why]") and its warning event.
+    fn set_aborted(&mut self, status: &mut RolloutStatus, why: Option<&str>) {
+        let mut message = cond::aborted_message(self.revision());
+        if let Some(why) = why {
+            message = format!("{message}: {why}");
+        }
+        let condition = cond::new_condition(
+            RolloutConditionType::Progressing,
+            ConditionStatus::False,
+            cond::ABORTED_REASON,
+            message.clone(),
+            &self.stamp,
+        );
+        cond::set_condition(status, condition);
+        self.events.push(Event::warning(cond::ABORTED_REASON, message));
     }
 
     /// Argo's `RolloutHealthy` for a canary, with the generation being written counted as observed.
