@@ -119,6 +119,11 @@ fn status_code(err: &kube::Error) -> Option<u16> {
     }
 }
 
+/// Parameters of every merge patch the controller sends: its field manager, nothing else.
+pub fn patch_params() -> PatchParams {
+    PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() }
+}
+
 /// `namespace/name` of a Rollout: the key of per-object bookkeeping.
 pub fn key(rollout: &Rollout) -> String {
     format!("{}/{}", rollout.namespace().unwrap_or_default(), rollout.name_any())
@@ -130,7 +135,7 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
     let rollouts: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let key = key(rollout);
-    let patch_params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+    let patch_params = patch_params();
     // The status precondition must be the Rollout's version after our own metadata/spec patches, not before.
     let mut resource_version = rollout.resource_version();
     for action in &plan.actions {
@@ -260,11 +265,7 @@ async fn create(
             warn!(replicaset = %name, collision_count = count, "hash collision with a foreign ReplicaSet");
             let patch = json!({"metadata": {"resourceVersion": rollout.resource_version()}, "status": {"collisionCount": count}});
             let ro = rollouts
-                .patch_status(
-                    &rollout.name_any(),
-                    &PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() },
-                    &Patch::Merge(&patch),
-                )
+                .patch_status(&rollout.name_any(), &patch_params(), &Patch::Merge(&patch))
                 .await
                 .map_err(|source| ExecuteError::PatchStatus { source })?;
             ctx.freshness.wrote_rollout(&key, ro.resource_version().as_deref());
@@ -286,9 +287,7 @@ async fn report_create_error(
     source: &kube::Error,
 ) {
     let mut status = plan.status.clone();
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default(),
-    );
+    let now = serin_planner::plan::seconds(jiff::Timestamp::now());
     let message = format!("Failed to create new replica set \"{name}\": {source}");
     conditions::set_condition(
         &mut status,
@@ -321,9 +320,8 @@ async fn write_status(
     let Some(diff) = merge_diff(&observed, &planned) else { return Ok(false) };
     let patch = json!({"metadata": {"resourceVersion": resource_version}, "status": diff});
     debug!(%patch, "status patch");
-    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
     let ro = rollouts
-        .patch_status(&rollout.name_any(), &params, &Patch::Merge(&patch))
+        .patch_status(&rollout.name_any(), &patch_params(), &Patch::Merge(&patch))
         .await
         .map_err(|source| ExecuteError::PatchStatus { source })?;
     ctx.freshness.wrote_rollout(&key(rollout), ro.resource_version().as_deref());

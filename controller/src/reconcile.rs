@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
@@ -20,7 +20,6 @@ use serin_api::Rollout;
 use serin_planner::Observed;
 use tracing::{debug, info, instrument, warn};
 
-use crate::FIELD_MANAGER;
 use crate::context::Context;
 use crate::execute::{self, ExecuteError};
 use crate::observe;
@@ -130,9 +129,7 @@ async fn report_malformed(ctx: &Context, invalid: &InvalidObject) -> Result<Acti
     // Patched as untyped JSON: the typed client would have to decode the very object that does not decode.
     let api: Api<kube::api::DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &namespace, &kube::api::ApiResource::erase::<Rollout>(&()));
-    api.patch_status(&name, &PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() }, &Patch::Merge(&patch))
-        .await
-        .map_err(ReconcileError::ReportMalformed)?;
+    api.patch_status(&name, &execute::patch_params(), &Patch::Merge(&patch)).await.map_err(ReconcileError::ReportMalformed)?;
     ctx.malformed_reported.lock().insert(uid, invalid.error.clone());
     Ok(Action::await_change())
 }

@@ -93,10 +93,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         .touched_objects();
 
     // Pods are only needed for spec.restartAt: a metadata-only watch keeps them cheap.
-    let pods: Api<PartialObjectMeta<Pod>> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let pods: Api<PartialObjectMeta<Pod>> = api(&client, namespace);
     let (pod_store, pod_writer) = reflector::store::<PartialObjectMeta<Pod>>();
     let pod_stream = watcher(pods, watcher::Config::default().labels(POD_TEMPLATE_HASH).any_semantic())
         .default_backoff()

@@ -209,6 +209,6 @@ fn invalid_spec(rollout: &Rollout, errors: &[SpecError], now: Timestamp) -> Plan
 
 /// `now` truncated to whole seconds: Kubernetes stores times with second precision, so planning with the stored
 /// value keeps a plan identical to the one made after the status round-trips through the API server.
-pub(crate) fn seconds(now: Timestamp) -> Time {
+pub fn seconds(now: Timestamp) -> Time {
     Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
