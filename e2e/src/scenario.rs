@@ -19,6 +19,37 @@ use crate::harness::{Cluster, eventually, real_cluster, wait_timeout};
 
 const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/crds");
 
+/// The image of [`rollout_manifest`]'s pods; pullable on a real cluster.
+pub const IMAGE_V1: &str = "registry.k8s.io/pause:3.9";
+/// A second pullable image, for updates.
+pub const IMAGE_V2: &str = "registry.k8s.io/pause:3.10";
+
+/// A canary Rollout `web` (selector `app=web`, one container `web` running [`IMAGE_V1`]) with `replicas` pods, the
+/// given steps (a YAML flow list) and extra spec lines (each indented two spaces, newline-terminated).
+pub fn rollout_manifest(replicas: i32, steps: &str, extra_spec: &str) -> String {
+    format!(
+        r"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+{extra_spec}  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: {IMAGE_V1}
+  strategy:
+    canary:
+      steps: {steps}
+"
+    )
+}
+
 /// A cluster with Serin's CRDs and a running controller.
 pub struct Scenario {
     /// The cluster and the test namespace.
@@ -103,6 +134,11 @@ impl Scenario {
     pub async fn patch_spec(&self, name: &str, spec: Value) -> Result<()> {
         self.cluster.api::<Rollout>().patch(name, &PatchParams::default(), &Patch::Merge(&json!({"spec": spec}))).await?;
         Ok(())
+    }
+
+    /// Sets the image of the `web` container of Rollout `name` (an update through the steps).
+    pub async fn set_image(&self, name: &str, image: &str) -> Result<()> {
+        self.patch_spec(name, json!({"template": {"spec": {"containers": [{"name": "web", "image": image}]}}})).await
     }
 
     /// Promote at a pause step (what `kubectl serin promote` does).

@@ -6,35 +6,11 @@
 use anyhow::Result;
 use serde_json::json;
 use serin_api::rollout::status::{PauseReason, RolloutPhase};
-use serin_e2e::scenario::Scenario;
+use serin_e2e::scenario::{IMAGE_V1, IMAGE_V2, Scenario, rollout_manifest};
 
-const IMAGE_V1: &str = "registry.k8s.io/pause:3.9";
-const IMAGE_V2: &str = "registry.k8s.io/pause:3.10";
-
-/// A Rollout `web` of `replicas` pods with the given steps (a YAML flow list) and extra spec lines.
+/// The scenarios' Rollout: [`rollout_manifest`] keeping three old revisions.
 fn rollout(replicas: i32, steps: &str, extra_spec: &str) -> String {
-    format!(
-        r"apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: web
-spec:
-  replicas: {replicas}
-  revisionHistoryLimit: 3
-{extra_spec}  selector:
-    matchLabels: {{app: web}}
-  template:
-    metadata:
-      labels: {{app: web}}
-    spec:
-      containers:
-      - name: web
-        image: {IMAGE_V1}
-  strategy:
-    canary:
-      steps: {steps}
-"
-    )
+    rollout_manifest(replicas, steps, &format!("  revisionHistoryLimit: 3\n{extra_spec}"))
 }
 
 /// Expected `(image, replicas)` pairs in the order `Scenario::replica_sets` lists them.
@@ -44,10 +20,6 @@ fn sorted(mut v: Vec<(String, i32)>) -> Vec<(String, i32)> {
 }
 
 const STEPS: &str = "[{setWeight: 20}, {pause: {}}, {setWeight: 60}, {pause: {duration: 5s}}]";
-
-async fn set_image(s: &Scenario, image: &str) -> Result<()> {
-    s.patch_spec("web", json!({"template": {"spec": {"containers": [{"name": "web", "image": image}]}}})).await
-}
 
 async fn deployed(test: &str, replicas: i32, steps: &str, extra_spec: &str) -> Result<Scenario> {
     let s = Scenario::start(test).await?;
@@ -80,7 +52,7 @@ async fn initial_deploy_becomes_healthy() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_update_walks_steps_with_promote() -> Result<()> {
     let s = deployed("walk-steps", 5, STEPS, "").await?;
-    set_image(&s, IMAGE_V2).await?;
+    s.set_image("web", IMAGE_V2).await?;
 
     // Given setWeight 20 then an indefinite pause, the rollout pauses with 1 of 5 pods updated.
     let ro = s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
@@ -114,7 +86,7 @@ async fn image_update_walks_steps_with_promote() -> Result<()> {
 async fn abort_returns_to_stable_and_retry_resumes() -> Result<()> {
     let s = deployed("abort-retry", 5, STEPS, "").await?;
     let stable = s.rollout("web").await?.status.unwrap().stable_rs;
-    set_image(&s, IMAGE_V2).await?;
+    s.set_image("web", IMAGE_V2).await?;
     s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
 
     s.patch_status("web", json!({"abort": true})).await?;
@@ -155,7 +127,7 @@ async fn never_ready_canary_exceeds_the_progress_deadline() -> Result<()> {
     let ro = s.wait_phase("web", RolloutPhase::Degraded, "ProgressDeadlineExceeded: ReplicaSet \"web-").await?;
     assert_eq!(ro.status.unwrap().abort, None, "without progressDeadlineAbort the update is only marked failed");
     // Fixing the template starts a clean update.
-    set_image(&s, IMAGE_V2).await?;
+    s.set_image("web", IMAGE_V2).await?;
     s.patch_spec("web", json!({"template": {"metadata": {"annotations": null}}})).await?;
     s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
     s.finish().await;
@@ -194,7 +166,7 @@ async fn invalid_spec_is_reported_then_fixed() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_restart_mid_pause_neither_repeats_nor_skips() -> Result<()> {
     let mut s = deployed("restart-mid-pause", 4, "[{setWeight: 25}, {pause: {duration: 4s}}, {setWeight: 50}, {pause: {}}]", "").await?;
-    set_image(&s, IMAGE_V2).await?;
+    s.set_image("web", IMAGE_V2).await?;
     let ro = s
         .wait_for("web", "timed pause", |ro| {
             ro.status.as_ref().is_some_and(|st| st.current_step_index == Some(1) && !st.pause_conditions.is_empty())
@@ -237,7 +209,7 @@ async fn controller_restart_mid_pause_neither_repeats_nor_skips() -> Result<()> 
 async fn manual_pause_and_resume() -> Result<()> {
     let s = deployed("manual-pause", 2, "[{setWeight: 50}]", "").await?;
     s.patch_spec("web", json!({"paused": true})).await?;
-    set_image(&s, IMAGE_V2).await?;
+    s.set_image("web", IMAGE_V2).await?;
     s.wait_phase("web", RolloutPhase::Paused, "manually paused").await?;
     assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V1.into(), 2)]));
     s.patch_spec("web", json!({"paused": false})).await?;

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use serin_api::rollout::status::RolloutPhase;
 use serin_e2e::harness::Cluster;
-use serin_e2e::scenario::Scenario;
+use serin_e2e::scenario::{IMAGE_V2, Scenario, rollout_manifest};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -59,29 +59,10 @@ fn rules() -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
 async fn cluster_role_allows_every_request_the_controller_makes() -> Result<()> {
     let s = Scenario::start("rbac-coverage").await?;
     let Some(sim) = s.cluster.sim() else { return Ok(()) };
-    s.apply(
-        "apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: web
-spec:
-  replicas: 2
-  revisionHistoryLimit: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers: [{name: web, image: 'registry.k8s.io/pause:3.9'}]
-  strategy:
-    canary:
-      steps: [{setWeight: 50}, {pause: {}}]
-",
-    )?;
+    s.apply(&rollout_manifest(2, "[{setWeight: 50}, {pause: {}}]", "  revisionHistoryLimit: 1\n"))?;
     s.wait_phase("web", RolloutPhase::Healthy, "").await?;
-    for (i, image) in ["registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.8"].iter().enumerate() {
-        s.patch_spec("web", json!({"template": {"spec": {"containers": [{"name": "web", "image": image}]}}})).await?;
+    for (i, image) in [IMAGE_V2, "registry.k8s.io/pause:3.8"].iter().enumerate() {
+        s.set_image("web", image).await?;
         s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
         if i == 0 {
             s.promote("web").await?;
