@@ -10,6 +10,7 @@
 //! - [`execute`]: performs the plan's actions in order, writes the status difference last, records events.
 //! - [`reconcile`]: ties them together and sorts failures (conflict: requeue at once; other: per-object backoff).
 
+pub mod analysis;
 pub mod context;
 pub mod execute;
 pub mod freshness;

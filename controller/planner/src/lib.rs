@@ -4,6 +4,7 @@
 //! function returns the same output, so the controller's behaviour is tested here with plain table and property
 //! tests. The controller crate observes the cluster, calls into this crate, and executes what it returns.
 
+pub mod analysis;
 pub mod canary;
 pub mod conditions;
 pub mod phase;

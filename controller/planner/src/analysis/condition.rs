@@ -1,0 +1,1 @@
+//! Placeholder: being written (success/failure condition evaluation with expr-lang).

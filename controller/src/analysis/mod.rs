@@ -1,0 +1,4 @@
+//! The AnalysisRun controller: takes measurements with the metric [`providers`] and records them, judged by the
+//! planner's analysis module.
+
+pub mod providers;
