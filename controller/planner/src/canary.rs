@@ -32,8 +32,9 @@ use serin_api::labels::{DESIRED_REPLICAS, POD_TEMPLATE_HASH, REVISION, REVISION_
 use serin_api::rollout::canary::CanaryStrategy;
 use serin_api::rollout::status::{PauseCondition, PauseReason, RolloutConditionType};
 use serin_api::rollout::steps::{CanaryStep, RolloutPause};
-use serin_api::{Rollout, RolloutStatus};
+use serin_api::{AnalysisRun, Rollout, RolloutStatus};
 
+use crate::analysis::build::Templates;
 use crate::conditions::{self as cond};
 use crate::phase::rollout_phase;
 use crate::plan::{Action, Event, Observed, Plan, PodInfo, seconds};
@@ -41,6 +42,8 @@ use crate::pod_hash::fnv32a_safe_encoded;
 use crate::replicas::{self, CanaryInput, OtherReplicaSet, ReplicaPlan, ReplicaSetCounts};
 
 /// `progressDeadlineSeconds` when unset.
+mod analysis_runs;
+
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 /// `revisionHistoryLimit` when unset.
 pub const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
@@ -137,6 +140,8 @@ struct PauseChanges {
     remove: Vec<PauseReason>,
     clear: bool,
     add_abort: bool,
+    /// Why the rollout aborts (a failed AnalysisRun's message), for the `RolloutAborted` condition.
+    abort_message: Option<String>,
     remove_abort: bool,
 }
 
@@ -189,6 +194,10 @@ struct Ctx<'a> {
     others: Vec<Rs<'a>>,
     all: Vec<Rs<'a>>,
     pods: &'a [PodInfo],
+    analysis_runs: &'a [Arc<AnalysisRun>],
+    templates: Templates<'a>,
+    /// The current step's AnalysisRun after this reconcile's analysis pass (decides an analysis step's completion).
+    step_run: Option<analysis_runs::Current<'a>>,
     pause: PauseChanges,
     actions: Vec<Action>,
     events: Vec<Event>,
@@ -248,6 +257,9 @@ impl<'a> Ctx<'a> {
             others,
             all,
             pods: observed.pods,
+            analysis_runs: observed.analysis_runs,
+            templates: observed.templates,
+            step_run: None,
             pause: PauseChanges::default(),
             actions,
             events: Vec::new(),
@@ -312,6 +324,7 @@ impl<'a> Ctx<'a> {
         if !scaled {
             self.reconcile_pause_step();
         }
+        self.reconcile_analysis_runs(&mut status);
         self.step_status(&mut status);
         self.persist(status);
     }
@@ -704,8 +717,11 @@ impl<'a> Ctx<'a> {
         if step.set_weight.is_some() || step.set_canary_scale.is_some() {
             return self.at_desired_replica_counts();
         }
-        // Header and mirror routes complete at once; analysis, experiment and plugin steps never do here (they are
-        // rejected as not implemented before planning gets this far).
+        if step.analysis.is_some() {
+            return self.step_run.as_ref().is_some_and(|run| run.phase() == serin_api::AnalysisPhase::Successful);
+        }
+        // Header and mirror routes complete at once; experiment and plugin steps never do here (they are rejected
+        // as not implemented before planning gets this far).
         step.set_header_route.is_some() || step.set_mirror_route.is_some()
     }
 
@@ -859,7 +875,8 @@ impl<'a> Ctx<'a> {
         if aborted {
             // Keep the first abort message (it may carry why); a later reconcile does not know it any more.
             if !reason_was(cond::ABORTED_REASON) {
-                self.set_aborted(status, None);
+                let why = self.pause.abort_message.clone();
+                self.set_aborted(status, why.as_deref());
             }
         } else if reason_was(cond::ABORTED_REASON) {
             cond::set_condition(

@@ -13,8 +13,9 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serin_api::common::ConditionStatus;
 use serin_api::rollout::status::RolloutConditionType;
-use serin_api::{Rollout, RolloutStatus};
+use serin_api::{AnalysisRun, Rollout, RolloutStatus};
 
+use crate::analysis::build::Templates;
 use crate::conditions::{self, INVALID_SPEC_REASON};
 use crate::phase::rollout_phase;
 use crate::validate::{SpecError, invalid_spec_message, unsupported_features, validate_rollout};
@@ -30,6 +31,11 @@ pub struct Observed<'a> {
     pub replica_sets: &'a [Arc<ReplicaSet>],
     /// The pods of those ReplicaSets (only needed for `spec.restartAt`; may be empty otherwise).
     pub pods: &'a [PodInfo],
+    /// The AnalysisRuns in the Rollout's namespace (the planner keeps those it controls; the others only reserve
+    /// their names).
+    pub analysis_runs: &'a [Arc<AnalysisRun>],
+    /// The analysis templates the Rollout may reference.
+    pub templates: Templates<'a>,
 }
 
 /// What the planner needs to know of a pod: enough to restart pods created before `spec.restartAt`.
@@ -110,6 +116,20 @@ pub enum Action {
     },
     /// Delete an old ReplicaSet beyond `revisionHistoryLimit`.
     DeleteReplicaSet {
+        /// Its name.
+        name: String,
+        /// Its uid, as a deletion precondition.
+        uid: String,
+    },
+    /// Create an AnalysisRun (a step's or the background analysis).
+    CreateAnalysisRun(Box<AnalysisRun>),
+    /// Ask an AnalysisRun to stop: `spec.terminate: true`.
+    TerminateAnalysisRun {
+        /// Its name.
+        name: String,
+    },
+    /// Delete an old AnalysisRun beyond the history limits.
+    DeleteAnalysisRun {
         /// Its name.
         name: String,
         /// Its uid, as a deletion precondition.

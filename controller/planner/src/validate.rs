@@ -171,7 +171,6 @@ pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
         ("stableService", canary.stable_service.is_some(), "stableService (selector switching)"),
         ("canaryService", canary.canary_service.is_some(), "canaryService (selector switching)"),
         ("trafficRouting", canary.traffic_routing.is_some(), "traffic routing"),
-        ("analysis", canary.analysis.is_some(), "background analysis"),
         ("antiAffinity", canary.anti_affinity.is_some(), "antiAffinity"),
         ("canaryMetadata", canary.canary_metadata.is_some(), "canaryMetadata"),
         ("stableMetadata", canary.stable_metadata.is_some(), "stableMetadata"),
@@ -184,9 +183,6 @@ pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
     }
     for (i, step) in canary.steps.iter().enumerate() {
         let path = format!("spec.strategy.canary.steps[{i}]");
-        if step.analysis.is_some() {
-            note(&format!("{path}.analysis"), "the analysis step");
-        }
         if step.experiment.is_some() {
             note(&format!("{path}.experiment"), "the experiment step");
         }

@@ -308,14 +308,14 @@ spec:
     spec: {containers: [{name: web, image: 'web:1'}]}
   strategy:
     canary:
-      steps: [{setWeight: 20}, {analysis: {templates: [{templateName: ok}]}}]
+      steps: [{setWeight: 20}, {experiment: {templates: [{name: t, specRef: canary}]}}]
 ",
     ));
     let plan = w.reconcile();
     assert!(plan.actions.is_empty());
     let (phase, message) = w.phase();
     assert_eq!(phase, RolloutPhase::Degraded);
-    assert!(message.contains("spec.strategy.canary.steps[1].analysis: Not implemented"), "{message}");
+    assert!(message.contains("spec.strategy.canary.steps[1].experiment: Not implemented"), "{message}");
 }
 
 #[test]

@@ -5,9 +5,12 @@
 //!
 //! The controller crate takes the measurements (providers do I/O); everything that decides lives here.
 
+pub mod args;
+pub mod assess;
+pub mod build;
 pub mod condition;
+pub mod metric;
+pub mod schedule;
 pub mod value;
-
-
 
 pub use value::MetricValue;

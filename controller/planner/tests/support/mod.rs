@@ -13,7 +13,8 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serin_api::labels::{DESIRED_REPLICAS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY};
 use serin_api::rollout::status::{RolloutConditionType, RolloutPhase};
-use serin_api::{Rollout, RolloutStatus};
+use serin_api::{AnalysisRun, AnalysisTemplate, Rollout, RolloutStatus};
+use serin_planner::analysis::build::Templates;
 use serin_planner::{Action, Observed, Plan, PodInfo, plan};
 
 /// A Rollout from inline YAML.
@@ -58,6 +59,10 @@ pub struct World {
     pub pods: Vec<PodInfo>,
     /// Pods evicted so far.
     pub evicted: Vec<String>,
+    /// AnalysisRuns created by the plans (their status is set by the test).
+    pub runs: Vec<AnalysisRun>,
+    /// AnalysisTemplates in the namespace.
+    pub templates: Vec<Arc<AnalysisTemplate>>,
     next_uid: u32,
 }
 
@@ -72,6 +77,8 @@ impl World {
             events: Vec::new(),
             pods: Vec::new(),
             evicted: Vec::new(),
+            runs: Vec::new(),
+            templates: Vec::new(),
             next_uid: 0,
         }
     }
@@ -82,7 +89,9 @@ impl World {
 
     pub fn plan(&self) -> Plan {
         let rss: Vec<Arc<ReplicaSet>> = self.rss.iter().cloned().map(Arc::new).collect();
-        plan(&Observed { rollout: &self.rollout, replica_sets: &rss, pods: &self.pods }, self.now)
+        let runs: Vec<Arc<AnalysisRun>> = self.runs.iter().cloned().map(Arc::new).collect();
+        let templates = Templates { namespaced: &self.templates, cluster: &[] };
+        plan(&Observed { rollout: &self.rollout, replica_sets: &rss, pods: &self.pods, analysis_runs: &runs, templates }, self.now)
     }
 
     /// One reconcile: plan, apply every action and the status. Returns the plan.
@@ -100,6 +109,11 @@ impl World {
         self.events.extend(plan.events.iter().map(|e| format!("{}: {}", e.reason, e.note)));
         self.last_plan = Some(plan.clone());
         plan
+    }
+
+    /// The AnalysisRun named `name`.
+    pub fn run_mut(&mut self, name: &str) -> &mut AnalysisRun {
+        self.runs.iter_mut().find(|r| r.metadata.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no run {name}"))
     }
 
     fn apply(&mut self, action: &Action) {
@@ -149,6 +163,16 @@ impl World {
                 *rs.metadata.generation.get_or_insert(1) += 1;
             }
             Action::DeleteReplicaSet { name, .. } => self.rss.retain(|rs| rs.metadata.name.as_deref() != Some(name)),
+            Action::CreateAnalysisRun(run) => {
+                assert!(!self.runs.iter().any(|r| r.metadata.name == run.metadata.name), "run created twice: {:?}", run.metadata.name);
+                let mut run = (**run).clone();
+                self.next_uid += 1;
+                run.metadata.uid = Some(format!("run-uid-{}", self.next_uid));
+                run.metadata.creation_timestamp = Some(Time(self.now));
+                self.runs.push(run);
+            }
+            Action::TerminateAnalysisRun { name } => self.run_mut(name).spec.terminate = Some(true),
+            Action::DeleteAnalysisRun { name, .. } => self.runs.retain(|r| r.metadata.name.as_deref() != Some(name)),
             Action::EvictPod { name } => {
                 let pod = self.pods.iter_mut().find(|p| &p.name == name).unwrap();
                 assert!(!pod.deleting, "evicted twice: {name}");

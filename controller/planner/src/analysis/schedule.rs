@@ -1,0 +1,225 @@
+//! When each metric is measured: which measurements to take, resume or stop now ([`tasks`]), and when the run
+//! needs its next reconcile ([`next_reconcile`]).
+//!
+//! Measurements are anchored to their start times: the next one is due `interval` after the previous one
+//! *started* (Argo counts from when it finished). Start times are stored in whole seconds and the reconcile is
+//! requeued for the exact due instant, so a measurement taken a few milliseconds late still records its due
+//! second, and the schedule does not drift however long the run lasts. A measurement that outlasts its interval
+//! (a slow Job) is followed by the next as soon as it finishes.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serin_api::analysis_run::{AnalysisRunStatus, Measurement, MetricResult};
+
+use super::metric::{ERROR_RETRY_INTERVAL, MetricSettings};
+
+/// What to do for one metric in this reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Take a new measurement.
+    Measure,
+    /// Continue the in-flight measurement.
+    Resume,
+    /// Stop the in-flight measurement: the run is terminating.
+    Terminate,
+}
+
+/// A metric of the run, as the scheduler needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Scheduled<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Parsed settings.
+    pub settings: &'a MetricSettings,
+}
+
+/// The tasks due at `now`, as `(metric index, task)`. `started_at` is the run's start.
+pub fn tasks(
+    status: &AnalysisRunStatus,
+    metrics: &[Scheduled<'_>],
+    terminating: bool,
+    started_at: Timestamp,
+    now: Timestamp,
+) -> Vec<(usize, Task)> {
+    let mut due = Vec::new();
+    for (index, metric) in metrics.iter().enumerate() {
+        let result = status.metric_results.iter().find(|r| r.name == metric.name);
+        if result.is_some_and(|r| r.phase.is_completed()) {
+            continue;
+        }
+        let last = result.and_then(|r| r.measurements.last());
+        if let Some(last) = last.filter(|m| m.finished_at.is_none()) {
+            if last.resume_at.as_ref().is_some_and(|at| at.0 > now) {
+                continue;
+            }
+            due.push((index, if terminating { Task::Terminate } else { Task::Resume }));
+            continue;
+        }
+        if terminating {
+            continue;
+        }
+        if next_measurement(result, metric.settings, started_at).is_some_and(|at| at <= now) {
+            due.push((index, Task::Measure));
+        }
+    }
+    due
+}
+
+/// When the next measurement of a metric without one in flight is due; `None` when it needs no more.
+fn next_measurement(result: Option<&MetricResult>, settings: &MetricSettings, started_at: Timestamp) -> Option<Timestamp> {
+    let Some(last) = result.and_then(|r| r.measurements.last()) else {
+        return Some(started_at + signed(settings.initial_delay.unwrap_or_default()));
+    };
+    let taken = result.and_then(|r| r.count).unwrap_or(0);
+    if last.phase != serin_api::AnalysisPhase::Error && settings.count.is_some_and(|count| taken >= count) {
+        return None;
+    }
+    // After an error, retry after the interval, or 10 s without one (Argo's DefaultErrorRetryInterval).
+    let interval = match (settings.interval, &last.phase) {
+        (Some(interval), _) => interval,
+        (None, serin_api::AnalysisPhase::Error) => ERROR_RETRY_INTERVAL,
+        (None, _) => return None,
+    };
+    Some(anchored_due(last, interval))
+}
+
+fn anchored_due(last: &Measurement, interval: Duration) -> Timestamp {
+    let start = last.started_at.as_ref().or(last.finished_at.as_ref()).map_or(Timestamp::UNIX_EPOCH, |t| t.0);
+    let due = start + signed(interval);
+    match &last.finished_at {
+        Some(finished) if finished.0 > due => finished.0,
+        _ => due,
+    }
+}
+
+fn signed(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}
+
+/// When the run must be reconciled again (the earliest due measurement, resume or initial delay), if ever.
+pub fn next_reconcile(
+    status: &AnalysisRunStatus,
+    metrics: &[Scheduled<'_>],
+    terminating: bool,
+    started_at: Timestamp,
+) -> Option<Timestamp> {
+    let mut next: Option<Timestamp> = None;
+    let mut consider = |at: Timestamp| next = Some(next.map_or(at, |n| n.min(at)));
+    for metric in metrics {
+        let result = status.metric_results.iter().find(|r| r.name == metric.name);
+        if result.is_some_and(|r| r.phase.is_completed()) {
+            continue;
+        }
+        let last = result.and_then(|r| r.measurements.last());
+        if let Some(last) = last.filter(|m| m.finished_at.is_none()) {
+            if let Some(at) = &last.resume_at {
+                consider(at.0);
+            }
+            continue;
+        }
+        if terminating {
+            continue;
+        }
+        if let Some(at) = next_measurement(result, metric.settings, started_at) {
+            consider(at);
+        }
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use serin_api::AnalysisPhase;
+
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).expect("valid")
+    }
+
+    fn settings(interval: Option<u64>, count: Option<i32>, delay: Option<u64>) -> MetricSettings {
+        MetricSettings {
+            interval: interval.map(Duration::from_secs),
+            initial_delay: delay.map(Duration::from_secs),
+            count,
+            failure_limit: 0,
+            inconclusive_limit: 0,
+            consecutive_error_limit: 4,
+            consecutive_success_limit: 0,
+        }
+    }
+
+    fn status(measurements: &[(i64, Option<i64>, AnalysisPhase)]) -> AnalysisRunStatus {
+        let mut result = MetricResult { name: "m".into(), phase: AnalysisPhase::Running, ..MetricResult::default() };
+        for (start, finish, phase) in measurements {
+            let m = Measurement {
+                phase: phase.clone(),
+                started_at: Some(Time(at(*start))),
+                finished_at: finish.map(|f| Time(at(f))),
+                ..Measurement::default()
+            };
+            super::super::assess::record(&mut result, m, false);
+        }
+        AnalysisRunStatus { metric_results: vec![result], ..AnalysisRunStatus::default() }
+    }
+
+    #[test]
+    fn first_measurement_waits_for_the_initial_delay() {
+        let s = settings(Some(60), Some(3), Some(30));
+        let metrics = [Scheduled { name: "m", settings: &s }];
+        let empty = AnalysisRunStatus::default();
+        assert!(tasks(&empty, &metrics, false, at(0), at(29)).is_empty());
+        assert_eq!(tasks(&empty, &metrics, false, at(0), at(30)), vec![(0, Task::Measure)]);
+        assert_eq!(next_reconcile(&empty, &metrics, false, at(0)), Some(at(30)));
+    }
+
+    #[test]
+    fn intervals_are_anchored_to_starts_not_finishes() {
+        let s = settings(Some(60), None, None);
+        let metrics = [Scheduled { name: "m", settings: &s }];
+        // Started at 0, took 2 s: still due at 60, not 62.
+        let st = status(&[(0, Some(2), AnalysisPhase::Successful)]);
+        assert_eq!(next_reconcile(&st, &metrics, false, at(0)), Some(at(60)));
+        assert!(tasks(&st, &metrics, false, at(0), at(59)).is_empty());
+        assert_eq!(tasks(&st, &metrics, false, at(0), at(60)), vec![(0, Task::Measure)]);
+        // A measurement that outlasted its interval is followed at once.
+        let slow = status(&[(0, Some(90), AnalysisPhase::Successful)]);
+        assert_eq!(next_reconcile(&slow, &metrics, false, at(0)), Some(at(90)));
+    }
+
+    #[test]
+    fn count_reached_needs_nothing_more_but_errors_are_retried() {
+        let s = settings(Some(60), Some(1), None);
+        let metrics = [Scheduled { name: "m", settings: &s }];
+        let done = status(&[(0, Some(0), AnalysisPhase::Successful)]);
+        assert_eq!(next_reconcile(&done, &metrics, false, at(0)), None);
+        let errored = status(&[(0, Some(0), AnalysisPhase::Error)]);
+        assert_eq!(next_reconcile(&errored, &metrics, false, at(0)), Some(at(60)));
+        let single = settings(None, Some(1), None);
+        let metrics = [Scheduled { name: "m", settings: &single }];
+        assert_eq!(next_reconcile(&errored, &metrics, false, at(0)), Some(at(10)));
+    }
+
+    #[test]
+    fn in_flight_measurements_resume_or_terminate() {
+        let s = settings(Some(60), Some(3), None);
+        let metrics = [Scheduled { name: "m", settings: &s }];
+        let mut st = status(&[(0, None, AnalysisPhase::Running)]);
+        assert_eq!(tasks(&st, &metrics, false, at(0), at(5)), vec![(0, Task::Resume)]);
+        assert_eq!(tasks(&st, &metrics, true, at(0), at(5)), vec![(0, Task::Terminate)]);
+        st.metric_results[0].measurements[0].resume_at = Some(Time(at(20)));
+        assert!(tasks(&st, &metrics, false, at(0), at(5)).is_empty());
+        assert_eq!(next_reconcile(&st, &metrics, false, at(0)), Some(at(20)));
+    }
+
+    #[test]
+    fn terminating_runs_start_nothing_new() {
+        let s = settings(Some(60), None, None);
+        let metrics = [Scheduled { name: "m", settings: &s }];
+        let st = status(&[(0, Some(0), AnalysisPhase::Successful)]);
+        assert!(tasks(&st, &metrics, true, at(0), at(600)).is_empty());
+        assert_eq!(next_reconcile(&st, &metrics, true, at(0)), None);
+    }
+}
