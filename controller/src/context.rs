@@ -12,6 +12,8 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use parking_lot::Mutex;
 
+use serin_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+
 use crate::freshness::Freshness;
 
 /// Everything a reconcile may use besides the Rollout itself.
@@ -22,6 +24,12 @@ pub struct Context {
     pub replica_sets: Store<ReplicaSet>,
     /// Metadata-only cache of the pods of those ReplicaSets (for `spec.restartAt`).
     pub pods: Store<PartialObjectMeta<Pod>>,
+    /// Reflector cache of AnalysisRuns (shared with the AnalysisRun controller).
+    pub analysis_runs: Store<AnalysisRun>,
+    /// Reflector cache of AnalysisTemplates.
+    pub analysis_templates: Store<AnalysisTemplate>,
+    /// Reflector cache of ClusterAnalysisTemplates.
+    pub cluster_analysis_templates: Store<ClusterAnalysisTemplate>,
     /// Event recorder (reporting controller `serin-controller`).
     pub recorder: Recorder,
     /// Our last writes, to refuse planning from a cache that has not caught up with them.

@@ -15,7 +15,7 @@ use serde_json::json;
 use serin_api::common::ConditionStatus;
 use serin_api::labels::{DESIRED_REPLICAS, REVISION, REVISION_HISTORY};
 use serin_api::rollout::status::RolloutConditionType;
-use serin_api::{Rollout, RolloutStatus};
+use serin_api::{AnalysisRun, Rollout, RolloutStatus};
 use serin_planner::conditions;
 use serin_planner::status_patch::merge_diff;
 use serin_planner::{Action, Plan};
@@ -65,6 +65,16 @@ pub enum ExecuteError {
         /// API error.
         source: kube::Error,
     },
+    /// Creating, terminating or deleting an AnalysisRun failed.
+    #[error("{verb} AnalysisRun {name}: {source}")]
+    AnalysisRun {
+        /// What was attempted.
+        verb: &'static str,
+        /// AnalysisRun name.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
     /// Patching the Rollout's metadata or spec failed.
     #[error("patching Rollout: {source}")]
     PatchRollout {
@@ -90,6 +100,7 @@ impl ExecuteError {
             Self::HashCollision { .. } => "hash_collision",
             Self::PatchReplicaSet { .. } => "patch_replicaset",
             Self::DeleteReplicaSet { .. } => "delete_replicaset",
+            Self::AnalysisRun { .. } => "analysisrun",
             Self::EvictPod { .. } => "evict_pod",
             Self::PatchRollout { .. } => "patch_rollout",
             Self::PatchStatus { .. } => "patch_status",
@@ -104,6 +115,7 @@ impl ExecuteError {
             Self::CreateReplicaSet { source, .. }
             | Self::PatchReplicaSet { source, .. }
             | Self::DeleteReplicaSet { source, .. }
+            | Self::AnalysisRun { source, .. }
             | Self::EvictPod { source, .. }
             | Self::PatchRollout { source }
             | Self::PatchStatus { source } => status_code(source) == Some(409),
@@ -230,11 +242,66 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
                 }
                 ctx.freshness.deleted_replica_set(&key, name);
             }
+            Action::CreateAnalysisRun(run) => create_analysis_run(ctx, rollout, &key, run).await?,
+            Action::TerminateAnalysisRun { name } => {
+                let runs: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &namespace);
+                let patch = json!({"spec": {"terminate": true}});
+                match runs.patch(name, &patch_params, &Patch::Merge(&patch)).await {
+                    Ok(run) => {
+                        info!(analysisrun = %name, "terminated AnalysisRun");
+                        ctx.freshness.wrote_replica_set(&key, &analysis_run_key(name), run.resource_version().as_deref());
+                    }
+                    Err(err) if status_code(&err) == Some(404) => {}
+                    Err(source) => return Err(ExecuteError::AnalysisRun { verb: "terminating", name: name.clone(), source }),
+                }
+            }
+            Action::DeleteAnalysisRun { name, uid } => {
+                let runs: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &namespace);
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+                    ..DeleteParams::default()
+                };
+                match runs.delete(name, &params).await {
+                    Ok(_) => info!(analysisrun = %name, "deleted old AnalysisRun beyond the run history limits"),
+                    Err(err) if matches!(status_code(&err), Some(404 | 409)) => {}
+                    Err(source) => return Err(ExecuteError::AnalysisRun { verb: "deleting", name: name.clone(), source }),
+                }
+                ctx.freshness.deleted_replica_set(&key, &analysis_run_key(name));
+            }
         }
     }
     let written = write_status(ctx, rollout, resource_version, &rollouts, &plan.status).await?;
     record_events(ctx, rollout, plan).await;
     Ok(written)
+}
+
+/// The freshness key of an AnalysisRun (the guard tracks ReplicaSets and runs in one map).
+pub fn analysis_run_key(name: &str) -> String {
+    format!("analysisrun/{name}")
+}
+
+/// Creates an AnalysisRun. An `AlreadyExists` for a run of this Rollout means the cache was behind: nothing to do.
+async fn create_analysis_run(ctx: &Context, rollout: &Rollout, key: &str, run: &AnalysisRun) -> Result<(), ExecuteError> {
+    let name = run.name_any();
+    let runs: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    match runs.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, run).await {
+        Ok(created) => {
+            info!(analysisrun = %name, "created AnalysisRun");
+            ctx.freshness.wrote_replica_set(key, &analysis_run_key(&name), created.resource_version().as_deref());
+            Ok(())
+        }
+        Err(err) if status_code(&err) == Some(409) => {
+            let existing =
+                runs.get(&name).await.map_err(|source| ExecuteError::AnalysisRun { verb: "creating", name: name.clone(), source })?;
+            let ours = existing.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == rollout.uid().as_ref());
+            if ours {
+                ctx.freshness.wrote_replica_set(key, &analysis_run_key(&name), existing.resource_version().as_deref());
+                return Ok(());
+            }
+            Err(ExecuteError::AnalysisRun { verb: "creating", name, source: err })
+        }
+        Err(source) => Err(ExecuteError::AnalysisRun { verb: "creating", name, source }),
+    }
 }
 
 /// Creates the desired ReplicaSet. An `AlreadyExists` from a copy of ours means the cache was behind (fine); from

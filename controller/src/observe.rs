@@ -12,8 +12,8 @@ use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::Store;
-use serin_api::Rollout;
 use serin_api::labels::POD_TEMPLATE_HASH;
+use serin_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use serin_planner::PodInfo;
 
 /// The ReplicaSets of `rollout` in `store`, sorted by name.
@@ -56,4 +56,29 @@ pub fn pods(rollout: &Rollout, replica_sets: &[Arc<ReplicaSet>], store: &Store<P
         .collect();
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     pods
+}
+
+/// The AnalysisRuns in the Rollout's namespace (the planner picks its own by owner; the rest reserve names).
+pub fn analysis_runs(rollout: &Rollout, store: &Store<AnalysisRun>) -> Vec<Arc<AnalysisRun>> {
+    let namespace = rollout.namespace();
+    store.state().into_iter().filter(|run| run.namespace() == namespace).collect()
+}
+
+/// The AnalysisTemplates of the Rollout's namespace, only when the Rollout uses analysis.
+pub fn analysis_templates(rollout: &Rollout, store: &Store<AnalysisTemplate>) -> Vec<Arc<AnalysisTemplate>> {
+    if !uses_analysis(rollout) {
+        return Vec::new();
+    }
+    let namespace = rollout.namespace();
+    store.state().into_iter().filter(|t| t.namespace() == namespace).collect()
+}
+
+/// The ClusterAnalysisTemplates, only when the Rollout uses analysis.
+pub fn cluster_analysis_templates(rollout: &Rollout, store: &Store<ClusterAnalysisTemplate>) -> Vec<Arc<ClusterAnalysisTemplate>> {
+    if uses_analysis(rollout) { store.state() } else { Vec::new() }
+}
+
+fn uses_analysis(rollout: &Rollout) -> bool {
+    let Some(canary) = rollout.spec.strategy.as_ref().and_then(|s| s.canary.as_ref()) else { return false };
+    canary.analysis.is_some() || canary.steps.iter().any(|s| s.analysis.is_some())
 }

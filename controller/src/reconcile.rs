@@ -18,6 +18,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use serin_api::Rollout;
 use serin_planner::Observed;
+use serin_planner::analysis::build::Templates;
 use tracing::{debug, info, instrument, warn};
 
 use crate::context::Context;
@@ -64,15 +65,30 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Rollout>>, ctx: Arc<Context>) -
         return Ok(Action::await_change());
     }
     let replica_sets = observe::replica_sets(rollout, &ctx.replica_sets);
-    let cached_rv = |name: &str| {
-        replica_sets.iter().find(|rs| rs.metadata.name.as_deref() == Some(name)).and_then(|rs| rs.metadata.resource_version.as_deref())
+    let analysis_runs = observe::analysis_runs(rollout, &ctx.analysis_runs);
+    let cached_rv = |name: &str| match name.strip_prefix("analysisrun/") {
+        Some(run) => {
+            analysis_runs.iter().find(|r| r.metadata.name.as_deref() == Some(run)).and_then(|r| r.metadata.resource_version.as_deref())
+        }
+        None => {
+            replica_sets.iter().find(|rs| rs.metadata.name.as_deref() == Some(name)).and_then(|rs| rs.metadata.resource_version.as_deref())
+        }
     };
     if ctx.freshness.is_stale(&key, rollout.metadata.resource_version.as_deref(), cached_rv) {
         debug!("cache older than our last write; waiting for the watch");
         return Ok(Action::requeue(STALE_CACHE_RETRY));
     }
     let pods = observe::pods(rollout, &replica_sets, &ctx.pods);
-    let plan = serin_planner::plan(&Observed { rollout, replica_sets: &replica_sets, pods: &pods }, Timestamp::now());
+    let templates = observe::analysis_templates(rollout, &ctx.analysis_templates);
+    let cluster_templates = observe::cluster_analysis_templates(rollout, &ctx.cluster_analysis_templates);
+    let observed = Observed {
+        rollout,
+        replica_sets: &replica_sets,
+        pods: &pods,
+        analysis_runs: &analysis_runs,
+        templates: Templates { namespaced: &templates, cluster: &cluster_templates },
+    };
+    let plan = serin_planner::plan(&observed, Timestamp::now());
     let written = execute::execute(&ctx, rollout, &plan).await?;
     if written || !plan.actions.is_empty() {
         let status = &plan.status;

@@ -8,19 +8,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource};
-use serin_api::Rollout;
 use serin_api::labels::{CONTROLLER_INSTANCE_ID, POD_TEMPLATE_HASH};
+use serin_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use tracing::{info, warn};
 
 use crate::FIELD_MANAGER;
+use crate::analysis::providers::Clients;
+use crate::analysis::providers::http::HttpClients;
+use crate::analysis::providers::job::RUN_UID_LABEL;
+use crate::analysis::run::RunContext;
 use crate::context::Context;
 use crate::health::{self, Readiness};
 use crate::reconcile::{error_policy, reconcile};
@@ -50,6 +56,9 @@ impl Default for Settings {
 /// Why the controller could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The HTTP clients of the metric providers could not be built.
+    #[error("building HTTP clients: {0}")]
+    Http(crate::analysis::providers::ProviderError),
     /// The health endpoint could not bind.
     #[error("binding the health endpoint on {addr}: {source}")]
     BindHealth {
@@ -102,8 +111,38 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         .applied_objects();
     let pod_task = tokio::spawn(pod_stream.for_each(|_| futures::future::ready(())));
 
-    let rollout_config = watcher::Config::default().labels(&instance_selector(settings.instance_id.as_deref())).any_semantic();
-    let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream);
+    let instance = instance_selector(settings.instance_id.as_deref());
+    // AnalysisRuns are watched once: the shared reflector feeds the AnalysisRun controller and triggers the owning
+    // Rollout when a run changes phase.
+    let runs: Api<AnalysisRun> = api(&client, namespace);
+    let (run_store, run_writer) = reflector::store_shared::<AnalysisRun>(256);
+    let run_subscriber = run_writer.subscribe().expect("a shared store hands out subscribers");
+    let rollout_run_subscriber = run_writer.subscribe().expect("a shared store hands out subscribers");
+    let run_stream = watcher(runs, watcher::Config::default().labels(&instance).any_semantic())
+        .default_backoff()
+        .modify(|run: &mut AnalysisRun| run.metadata.managed_fields = None)
+        .reflect_shared(run_writer)
+        .for_each(|_| futures::future::ready(()));
+    let run_task = tokio::spawn(run_stream);
+
+    // Templates are read when a run is created; their changes trigger nothing.
+    let (template_store, template_writer) = reflector::store::<AnalysisTemplate>();
+    let template_stream = watcher(api::<AnalysisTemplate>(&client, namespace), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|t: &mut AnalysisTemplate| t.metadata.managed_fields = None)
+        .reflect(template_writer)
+        .for_each(|_| futures::future::ready(()));
+    let template_task = tokio::spawn(template_stream);
+    let (cluster_template_store, cluster_template_writer) = reflector::store::<ClusterAnalysisTemplate>();
+    let cluster_template_stream = watcher(Api::<ClusterAnalysisTemplate>::all(client.clone()), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|t: &mut ClusterAnalysisTemplate| t.metadata.managed_fields = None)
+        .reflect(cluster_template_writer)
+        .for_each(|_| futures::future::ready(()));
+    let cluster_template_task = tokio::spawn(cluster_template_stream);
+
+    let rollout_config = watcher::Config::default().labels(&instance).any_semantic();
+    let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream).owns_shared_stream(rollout_run_subscriber);
     let rollout_store = controller.store();
 
     let readiness = Readiness::default();
@@ -114,10 +153,15 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     }
     {
         let (rs_store, pod_store, readiness) = (rs_store.clone(), pod_store.clone(), readiness.clone());
+        let (run_store, template_store, cluster_template_store) =
+            (run_store.clone(), template_store.clone(), cluster_template_store.clone());
         tokio::spawn(async move {
             if rollout_store.wait_until_ready().await.is_ok()
                 && rs_store.wait_until_ready().await.is_ok()
                 && pod_store.wait_until_ready().await.is_ok()
+                && run_store.wait_until_ready().await.is_ok()
+                && template_store.wait_until_ready().await.is_ok()
+                && cluster_template_store.wait_until_ready().await.is_ok()
             {
                 info!("caches synced");
                 readiness.set_ready();
@@ -130,13 +174,41 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         client: client.clone(),
         replica_sets: rs_store,
         pods: pod_store,
-        recorder: Recorder::new(client, reporter),
+        analysis_runs: run_store.clone(),
+        analysis_templates: template_store,
+        cluster_analysis_templates: cluster_template_store,
+        recorder: Recorder::new(client.clone(), reporter.clone()),
         freshness: crate::freshness::Freshness::default(),
         failures: parking_lot::Mutex::default(),
         malformed_reported: parking_lot::Mutex::default(),
         resync: settings.resync,
     });
     info!(namespace = namespace.unwrap_or("<all>"), instance_id = settings.instance_id.as_deref().unwrap_or("<none>"), "starting");
+    let shutdown = shutdown.shared();
+
+    let run_ctx = Arc::new(RunContext {
+        clients: Clients { http: HttpClients::new().map_err(RunError::Http)?, kube: client.clone() },
+        recorder: Recorder::new(client.clone(), reporter),
+        written: parking_lot::Mutex::default(),
+        failures: parking_lot::Mutex::default(),
+        resync: settings.resync,
+    });
+    let jobs: Api<Job> = api(&client, namespace);
+    let run_controller = Controller::for_shared_stream(run_subscriber, run_store)
+        .owns(jobs, watcher::Config::default().labels(RUN_UID_LABEL).any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(crate::analysis::run::reconcile, crate::analysis::run::error_policy, run_ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                match err {
+                    kube::runtime::controller::Error::ReconcilerFailed(..) => {}
+                    other => warn!(error = %other, "analysis run controller"),
+                }
+            }
+        });
+    let run_controller = tokio::spawn(run_controller);
+
     Controller::with_config(controller, kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -149,7 +221,11 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
             }
         })
         .await;
+    let _ = run_controller.await;
     pod_task.abort();
+    run_task.abort();
+    template_task.abort();
+    cluster_template_task.abort();
     info!("stopped");
     Ok(())
 }

@@ -1,3 +1,5 @@
 pub mod harness;
+pub mod prometheus;
 pub mod scenario;
 pub mod sim;
+pub mod traffic;

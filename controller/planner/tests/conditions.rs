@@ -439,13 +439,16 @@ fn the_deepest_expressions_allowed_do_not_overflow_the_stack() {
         ("", "result", ".a"),
         ("map([1],{", "#", "})"),
     ];
-    for (open, middle, close) in shapes {
-        let repeats = (MAX_EXPRESSION_BYTES - middle.len()) / (open.len() + close.len());
-        let expression = format!("{}{middle}{}", open.repeat(repeats), close.repeat(repeats));
-        assert!(expression.len() <= MAX_EXPRESSION_BYTES);
-        // Any outcome will do; the process surviving is the test.
-        let _ = success(&expression, &vector(&[1.0]));
-        let _ = check(&expression);
+    // The stack grows with the length, so short deep expressions are checked as well as the longest.
+    for length in [32, 100, 400, 1500, MAX_EXPRESSION_BYTES] {
+        for (open, middle, close) in shapes {
+            let repeats = (length - middle.len()) / (open.len() + close.len());
+            let expression = format!("{}{middle}{}", open.repeat(repeats), close.repeat(repeats));
+            assert!(expression.len() <= MAX_EXPRESSION_BYTES);
+            // Any outcome will do; the process surviving is the test.
+            let _ = success(&expression, &vector(&[1.0]));
+            let _ = check(&expression);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! value the way Argo Rollouts evaluates them.
 //!
 //! Pure: no I/O and no clock of its own (only an expression that calls `now()` reads the system clock). Each
-//! expression runs on a short-lived thread with a large stack, for the reason given at [`MAX_EXPRESSION_BYTES`].
+//! expression runs on a short-lived thread whose stack grows with the expression's length, because expr-lang
+//! recurses once per nesting level and per chained operator, and a stack overflow would abort the controller.
 //!
 //! # The language
 //!
@@ -59,8 +60,8 @@
 //!
 //! expr-lang (the Rust implementation) runs expressions without Go expr's compile-time type check, so:
 //!
-//! - A type error is only reported on a path that runs: `true || result >= 0.95` is `true` here and an error in
-//!   Argo, and `asFloat("1") == "1"` is `false` here and an error in Argo.
+//! - A type error or an unknown name is only reported on a path that runs: `true || result >= 0.95` is `true`
+//!   here and an error in Argo, and `asFloat("1") == "1"` is `false` here and an error in Argo.
 //! - An index past the end of a list gives `nil` instead of an error. Ordering comparisons and arithmetic on
 //!   it still fail (`result[0] > 1` on an empty vector is the no-data error, as in Argo), but `result[0] == 1`
 //!   is `false` where Argo reports an error.
@@ -78,17 +79,17 @@ use serin_api::AnalysisPhase;
 
 use super::MetricValue;
 
-/// The longest expression accepted, in bytes.
-///
-/// expr-lang parses and evaluates by recursion, one level per nesting and per operator of a chain, and a stack
-/// overflow aborts the process. Bounding the length bounds the depth: the deepest 4 KiB expression measured
-/// (`1+1+…+1`, 2048 levels) needs about 6 MiB of stack in a release build and 42 MiB in a debug build, so each
-/// expression runs on its own thread with a 64 MiB stack. Argo users' conditions are a few hundred bytes.
+/// The longest expression accepted, in bytes. Argo users' conditions are a few hundred bytes.
 pub const MAX_EXPRESSION_BYTES: usize = 4096;
 
-/// Stack of the thread that compiles and runs one expression. Reserved address space; only the pages a deep
-/// expression touches are committed.
-const EVALUATION_STACK_BYTES: usize = 64 << 20;
+/// expr-lang parses and evaluates by recursion, one level per nesting and per operator of a chain, and a stack
+/// overflow aborts the process. So an expression runs on its own thread, with a stack sized to its length: the
+/// deepest expression per byte measured (`1+1+…+1`) takes about 10 KiB of stack per byte in a debug build and
+/// 1.5 KiB in a release build. The stack is reserved address space; only the pages a deep expression touches are
+/// committed. The base covers the environment, converting the value, and short expressions.
+const STACK_BASE_BYTES: usize = 1 << 20;
+/// See [`STACK_BASE_BYTES`].
+const STACK_PER_EXPRESSION_BYTE: usize = 16 << 10;
 
 /// Why a condition could not judge a measurement, or an expression is invalid.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -131,12 +132,12 @@ impl fmt::Display for ConditionField {
 /// Judges one measurement. `Ok(phase)` is Successful, Failed or Inconclusive; `Err` becomes a measurement with
 /// phase Error and the error's Display as message.
 pub fn evaluate(success: Option<&str>, failure: Option<&str>, value: &MetricValue) -> Result<AnalysisPhase, ConditionError> {
-    let judge = |field, expression: Option<&str>| {
+    let verdict = |field, expression: Option<&str>| {
         expression.filter(|expression| !expression.is_empty()).map(|expression| judge(field, expression, value)).transpose()
     };
     // Argo evaluates the success condition first, so when both fail the error names `successCondition`.
-    let success = judge(ConditionField::Success, success)?;
-    let failure = judge(ConditionField::Failure, failure)?;
+    let success = verdict(ConditionField::Success, success)?;
+    let failure = verdict(ConditionField::Failure, failure)?;
     Ok(outcome(success, failure))
 }
 
@@ -144,15 +145,15 @@ pub fn evaluate(success: Option<&str>, failure: Option<&str>, value: &MetricValu
 ///
 /// An empty expression is valid: it means the condition is unset.
 pub fn check(expression: &str) -> Result<(), ConditionError> {
-    let invalid = |reason| ConditionError::Invalid { expression: expression.to_owned(), reason };
     if expression.is_empty() {
         return Ok(());
     }
+    let invalid = |reason| ConditionError::Invalid { expression: expression.to_owned(), reason };
     check_length(expression).map_err(invalid)?;
-    on_large_stack(|| expr::compile(expression).map(drop).map_err(|error| describe_compile_error(&error)))
-        .map_err(|panic| format!("the expression compiler {panic}"))
-        .and_then(|compiled| compiled)
-        .map_err(invalid)
+    match on_own_stack(expression, || expr::compile(expression).map(drop).map_err(|error| describe_compile_error(&error))) {
+        Ok(compiled) => compiled.map_err(invalid),
+        Err(panic) => Err(invalid(format!("the expression compiler {panic}"))),
+    }
 }
 
 /// The phase of a measurement from the verdicts of its set conditions (`None`: unset).
@@ -169,21 +170,19 @@ fn outcome(success: Option<bool>, failure: Option<bool>) -> AnalysisPhase {
 
 /// Evaluates one set condition to its verdict.
 fn judge(field: ConditionField, expression: &str, value: &MetricValue) -> Result<bool, ConditionError> {
-    let expression_owned = || expression.to_owned();
+    let owned = || expression.to_owned();
     let verdict = match check_length(expression) {
-        Ok(()) => on_large_stack(|| run(expression, value)).unwrap_or_else(|panic| Verdict::Failed(format!("evaluation {panic}"))),
+        Ok(()) => {
+            on_own_stack(expression, || run(expression, value)).unwrap_or_else(|panic| Verdict::Failed(format!("evaluation {panic}")))
+        }
         Err(reason) => Verdict::Invalid(reason),
     };
     match verdict {
-        Verdict::Bool(verdict) => Ok(verdict),
-        Verdict::Invalid(reason) => Err(ConditionError::Compile { field, expression: expression_owned(), reason }),
-        Verdict::NotBool(_) | Verdict::Failed(_) if value.is_empty() => {
-            Err(ConditionError::NoData { field, expression: expression_owned() })
-        }
-        Verdict::NotBool(returned) => Err(ConditionError::NotBool { field, expression: expression_owned(), returned }),
-        Verdict::Failed(reason) => {
-            Err(ConditionError::Run { field, expression: expression_owned(), reason, result_type: metric_type_name(value) })
-        }
+        Verdict::Bool(holds) => Ok(holds),
+        Verdict::Invalid(reason) => Err(ConditionError::Compile { field, expression: owned(), reason }),
+        Verdict::NotBool(_) | Verdict::Failed(_) if value.is_empty() => Err(ConditionError::NoData { field, expression: owned() }),
+        Verdict::NotBool(returned) => Err(ConditionError::NotBool { field, expression: owned(), returned }),
+        Verdict::Failed(reason) => Err(ConditionError::Run { field, expression: owned(), reason, result_type: metric_type_name(value) }),
     }
 }
 
@@ -211,7 +210,7 @@ fn run(expression: &str, value: &MetricValue) -> Verdict {
     let mut context = Context::default();
     context.insert("result", result.clone());
     match environment.run(&program, &context) {
-        Ok(Value::Bool(verdict)) => Verdict::Bool(verdict),
+        Ok(Value::Bool(holds)) => Verdict::Bool(holds),
         Ok(other) => Verdict::NotBool(type_name(&other)),
         Err(error) => Verdict::Failed(one_line(&error.to_string())),
     }
@@ -225,13 +224,14 @@ fn check_length(expression: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `work` on a thread with an [`EVALUATION_STACK_BYTES`] stack. A panic inside expr-lang (it has a few
-/// `unreachable!`s that odd input reaches) is returned as `Err("panicked: …")`, like Argo recovering one.
-fn on_large_stack<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T, String> {
+/// Runs `work`, which compiles or runs `expression`, on a thread with a stack deep enough for it. A panic inside
+/// expr-lang (it has a few `unreachable!`s that odd input reaches) is returned as `Err("panicked: …")`, like Argo
+/// recovering one.
+fn on_own_stack<T: Send>(expression: &str, work: impl FnOnce() -> T + Send) -> Result<T, String> {
     thread::scope(|scope| {
         let handle = thread::Builder::new()
             .name("expr".to_owned())
-            .stack_size(EVALUATION_STACK_BYTES)
+            .stack_size(STACK_BASE_BYTES + expression.len() * STACK_PER_EXPRESSION_BYTE)
             .spawn_scoped(scope, work)
             .map_err(|error| format!("could not start: {error}"))?;
         handle.join().map_err(|payload| format!("panicked: {}", panic_message(payload.as_ref())))

@@ -19,6 +19,7 @@ use serin_api::analysis_run::Measurement;
 use serin_api::analysis_template::Metric;
 use serin_planner::analysis::MetricValue;
 
+pub mod http;
 pub mod job;
 pub mod prometheus;
 pub mod web;
@@ -112,5 +113,78 @@ pub trait Provider {
     fn metric_metadata(&self, metric: &Metric) -> BTreeMap<String, String> {
         let _ = metric;
         BTreeMap::new()
+    }
+}
+
+/// What providers are built from: the HTTP clients and the Kubernetes client.
+#[derive(Clone)]
+pub struct Clients {
+    /// HTTP clients of the web and prometheus providers.
+    pub http: http::HttpClients,
+    /// Kubernetes client of the job provider.
+    pub kube: kube::Client,
+}
+
+/// Every provider, dispatched by kind.
+pub enum AnyProvider {
+    /// `prometheus`.
+    Prometheus(prometheus::PrometheusProvider),
+    /// `web`.
+    Web(web::WebProvider),
+    /// `job`.
+    Job(job::JobProvider),
+}
+
+impl AnyProvider {
+    /// The provider of a metric (arguments substituted). Metrics are validated before, so an unsupported or
+    /// missing provider is only reported here as a measurement error.
+    pub fn new(metric: &Metric, clients: &Clients) -> Result<Self, ProviderError> {
+        let p = &metric.provider;
+        if let Some(m) = &p.prometheus {
+            return Ok(Self::Prometheus(prometheus::PrometheusProvider::new(m, &clients.http)?));
+        }
+        if let Some(m) = &p.web {
+            return Ok(Self::Web(web::WebProvider::new(m, &clients.http)?));
+        }
+        if let Some(m) = &p.job {
+            return Ok(Self::Job(job::JobProvider::new(m, &clients.kube)));
+        }
+        Err(ProviderError::new(format!("metric {:?} has no supported provider", metric.name)))
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            AnyProvider::Prometheus($p) => $e,
+            AnyProvider::Web($p) => $e,
+            AnyProvider::Job($p) => $e,
+        }
+    };
+}
+
+impl Provider for AnyProvider {
+    fn kind(&self) -> &'static str {
+        dispatch!(self, p => p.kind())
+    }
+
+    async fn run(&self, cx: MeasureContext<'_>) -> Result<Reading, ProviderError> {
+        dispatch!(self, p => p.run(cx).await)
+    }
+
+    async fn resume(&self, cx: MeasureContext<'_>, measurement: &Measurement) -> Result<Reading, ProviderError> {
+        dispatch!(self, p => p.resume(cx, measurement).await)
+    }
+
+    async fn terminate(&self, cx: MeasureContext<'_>, measurement: &Measurement) -> Result<Reading, ProviderError> {
+        dispatch!(self, p => p.terminate(cx, measurement).await)
+    }
+
+    async fn garbage_collect(&self, cx: MeasureContext<'_>, keep: usize) -> Result<(), ProviderError> {
+        dispatch!(self, p => p.garbage_collect(cx, keep).await)
+    }
+
+    fn metric_metadata(&self, metric: &Metric) -> BTreeMap<String, String> {
+        dispatch!(self, p => p.metric_metadata(metric))
     }
 }
