@@ -141,8 +141,15 @@ impl Scenario {
         self.patch_spec(name, json!({"template": {"spec": {"containers": [{"name": "web", "image": image}]}}})).await
     }
 
-    /// Promote at a pause step (what `kubectl serin promote` does).
+    /// Promote at a pause step (what `kubectl serin promote` does). As Argo's plugin does, a rollout paused on an
+    /// Inconclusive step analysis also moves past that step.
     pub async fn promote(&self, name: &str) -> Result<()> {
+        let status = self.rollout(name).await?.status.unwrap_or_default();
+        let inconclusive = status.pause_conditions.iter().any(|c| c.reason.as_str() == "InconclusiveAnalysisRun")
+            && status.canary.as_ref().is_some_and(|c| c.current_step_analysis_run_status.is_some());
+        if inconclusive && let Some(index) = status.current_step_index {
+            return self.patch_status(name, json!({"pauseConditions": null, "currentStepIndex": index + 1})).await;
+        }
         self.patch_status(name, json!({"pauseConditions": null})).await
     }
 

@@ -1,0 +1,227 @@
+//! Analysis scenarios: the Serin controller on kube-sim with the traffic simulator and a real Prometheus server,
+//! plus the web and job providers. A healthy canary passes its analysis; a faulty one is aborted, traffic (pods)
+//! back on stable; an Inconclusive run pauses until promoted; a secret argument never leaks.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use kube::api::ListParams;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use serin_api::AnalysisRun;
+use serin_api::rollout::status::{PauseReason, RolloutPhase};
+use serin_e2e::harness::{eventually, wait_timeout};
+use serin_e2e::prometheus::PrometheusServer;
+use serin_e2e::scenario::{IMAGE_V2, Scenario, rollout_manifest};
+use serin_e2e::traffic::{Target, TrafficConfig, TrafficSimulator};
+
+/// Labels the scenario's controller handles, for objects created directly (not by a Rollout).
+fn instance_label(s: &Scenario) -> String {
+    format!("argo-rollouts.argoproj.io/controller-instance-id: {}", s.instance_id)
+}
+
+fn template(s: &Scenario, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata:\n  name: {name}\n  labels:\n    {}\nspec:\n{spec}",
+        instance_label(s)
+    )
+}
+
+async fn runs(s: &Scenario) -> Result<Vec<AnalysisRun>> {
+    Ok(s.cluster.api::<AnalysisRun>().list(&ListParams::default()).await?.items)
+}
+
+/// Waits for the rollout's step-analysis run to reach one of `phases` and returns it.
+async fn wait_run(s: &Scenario, phases: &[&str]) -> Result<AnalysisRun> {
+    eventually("an analysis run to complete", wait_timeout(), || async {
+        Ok(runs(s)
+            .await?
+            .into_iter()
+            .find(|r| r.status.as_ref().and_then(|st| st.phase.as_ref()).is_some_and(|p| phases.contains(&p.as_str()))))
+    })
+    .await
+}
+
+/// Sets the image and the simulated error rate of the pod template in one update.
+async fn update(s: &Scenario, image: &str, error_rate: &str) -> Result<()> {
+    s.patch_spec(
+        "web",
+        json!({"template": {
+            "metadata": {"annotations": {"sim.serin.dev/error-rate": error_rate}},
+            "spec": {"containers": [{"name": "web", "image": image}]}
+        }}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_analysis_passes_a_healthy_canary_and_aborts_a_faulty_one() -> Result<()> {
+    let s = Scenario::start("analysis-prometheus").await?;
+    let ns = s.cluster.namespace.clone();
+    let traffic =
+        TrafficSimulator::start_with(s.cluster.client.clone(), vec![Target::new(&ns, "web", "app=web")], TrafficConfig::new(200).seed(7))
+            .await?;
+    let prom = PrometheusServer::start(&[traffic.addr()]).await?;
+    prom.wait_for_targets_up().await?;
+
+    let selector = format!("namespace=\"{ns}\",service=\"web\",rollouts_pod_template_hash=\"{{{{args.canary-hash}}}}\"");
+    s.apply(&template(
+        &s,
+        "success-rate",
+        &format!(
+            "  args:\n  - name: canary-hash\n  metrics:\n  - name: success-rate\n    initialDelay: 3s\n    interval: 2s\n    count: 2\n    successCondition: 'len(result) > 0 && result[0] >= 0.99'\n    failureCondition: 'len(result) > 0 && result[0] < 0.99'\n    provider:\n      prometheus:\n        address: {}\n        query: |\n          sum(rate(http_requests_total{{{selector},code!~\"5..\"}}[10s])) / sum(rate(http_requests_total{{{selector}}}[10s]))\n",
+            prom.url()
+        ),
+    ))?;
+    let steps = "[{setWeight: 50}, {analysis: {templates: [{templateName: success-rate}], args: [{name: canary-hash, valueFrom: {podTemplateHashValue: Latest}}]}}]";
+    s.apply(&rollout_manifest(4, steps, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+
+    // A healthy update: analysis passes and the rollout completes.
+    update(&s, IMAGE_V2, "0").await?;
+    let passed = wait_run(&s, &["Successful", "Failed", "Error", "Inconclusive"]).await?;
+    let status = passed.status.clone().unwrap();
+    assert_eq!(status.phase.as_ref().map(|p| p.as_str()), Some("Successful"), "{status:#?}");
+    let labels = passed.metadata.labels.clone().unwrap();
+    assert_eq!(labels["rollout-type"], "Step");
+    assert_eq!(labels["step-index"], "1");
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+
+    // A faulty update (5% errors): the analysis step fails and the rollout aborts back to stable.
+    update(&s, "registry.k8s.io/pause:3.8", "0.05").await?;
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "RolloutAborted").await?;
+    let message = ro.status.as_ref().and_then(|st| st.message.clone()).unwrap_or_default();
+    assert!(message.contains("Metric \"success-rate\" assessed Failed"), "{message}");
+    let failed = wait_run(&s, &["Failed"]).await?;
+    let result = &failed.status.as_ref().unwrap().metric_results[0];
+    assert!(result.failed.unwrap_or(0) >= 1, "{result:#?}");
+    let value: Vec<f64> = serde_json::from_str(result.measurements.last().unwrap().value.as_deref().unwrap()).unwrap();
+    assert!(value[0] < 0.99, "the condemning measurement: {value:?}");
+    assert_eq!(result.metadata.get("ResolvedPrometheusQuery").map(|q| q.contains("code!~")), Some(true));
+    // Traffic is back on stable: the canary has no pods left, stable runs them all.
+    eventually("canary scaled down", wait_timeout(), || async {
+        let rss = s.replica_sets().await?;
+        Ok((rss == vec![(IMAGE_V2.to_owned(), 4)] || rss.iter().all(|(i, n)| i == IMAGE_V2 || *n == 0)).then_some(()))
+    })
+    .await?;
+    traffic.stop().await;
+    prom.stop().await;
+    s.finish().await;
+    Ok(())
+}
+
+/// A local web metric endpoint answering `body`; records the Authorization headers it saw.
+async fn web_endpoint(body: Value) -> Result<(String, Arc<Mutex<Vec<String>>>)> {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/metric",
+            get(|State((body, seen)): State<(Value, Arc<Mutex<Vec<String>>>)>, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                seen.lock().push(auth.clone());
+                if auth != "Bearer s3cr3t-t0ken" && body.get("needs_auth").is_some() {
+                    return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad token"})));
+                }
+                (StatusCode::OK, axum::Json(body))
+            }),
+        )
+        .with_state((body, seen.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/metric", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, seen))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inconclusive_web_analysis_pauses_and_promote_continues() -> Result<()> {
+    let s = Scenario::start("analysis-inconclusive").await?;
+    let (url, _) = web_endpoint(json!({"data": {"rate": 0.5}})).await?;
+    s.apply(&template(
+        &s,
+        "web-check",
+        &format!(
+            "  metrics:\n  - name: rate\n    successCondition: result.rate > 0.9\n    failureCondition: result.rate < 0.1\n    provider:\n      web:\n        url: {url}\n        jsonPath: '{{$.data}}'\n"
+        ),
+    ))?;
+    let steps = "[{setWeight: 50}, {analysis: {templates: [{templateName: web-check}]}}, {setWeight: 75}]";
+    s.apply(&rollout_manifest(4, steps, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    let paused = s
+        .wait_for("web", "paused on an inconclusive analysis", |ro| {
+            ro.status.as_ref().is_some_and(|st| st.pause_conditions.iter().any(|c| c.reason == PauseReason::InconclusiveAnalysisRun))
+        })
+        .await?;
+    assert_eq!(paused.status.unwrap().phase, Some(RolloutPhase::Paused));
+    let run = wait_run(&s, &["Inconclusive"]).await?;
+    assert_eq!(run.status.unwrap().metric_results[0].measurements[0].value.as_deref(), Some(r#"{"rate":0.5}"#));
+    s.promote("web").await?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert_eq!(runs(&s).await?.len(), 1, "promotion does not re-run the analysis");
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_analysis_runs_a_job_per_measurement() -> Result<()> {
+    let s = Scenario::start("analysis-job").await?;
+    s.apply(&template(
+        &s,
+        "smoke",
+        "  metrics:\n  - name: smoke\n    provider:\n      job:\n        metadata:\n          annotations: {sim.serin.dev/behavior: succeed-after=1s}\n        spec:\n          backoffLimit: 0\n          template:\n            spec:\n              restartPolicy: Never\n              containers: [{name: smoke, image: busybox, command: [sh, -c, 'exit 0']}]\n",
+    ))?;
+    let steps = "[{setWeight: 50}, {analysis: {templates: [{templateName: smoke}]}}]";
+    s.apply(&rollout_manifest(2, steps, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    let run = wait_run(&s, &["Successful", "Failed", "Error", "Inconclusive"]).await?;
+    let status = run.status.clone().unwrap();
+    assert_eq!(status.phase.as_ref().map(|p| p.as_str()), Some("Successful"), "{status:#?}");
+    let job_name = status.metric_results[0].measurements[0].metadata["job-name"].clone();
+    let uid = run.metadata.uid.clone().unwrap();
+    assert_eq!(job_name, format!("{uid}.smoke.1"));
+    let jobs = s.cluster.api::<k8s_openapi::api::batch::v1::Job>().list(&ListParams::default()).await?;
+    let job = jobs.items.iter().find(|j| j.metadata.name.as_deref() == Some(job_name.as_str())).unwrap();
+    assert_eq!(job.metadata.labels.as_ref().unwrap()["analysisrun.argoproj.io/uid"], uid);
+    assert_eq!(job.metadata.owner_references.as_ref().unwrap()[0].kind, "AnalysisRun");
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert_eq!(s.rollout("web").await?.status.unwrap().stable_rs, Some(run.metadata.labels.unwrap()["rollouts-pod-template-hash"].clone()));
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_arguments_reach_the_provider_and_nothing_else() -> Result<()> {
+    let secret = "s3cr3t-t0ken";
+    let s = Scenario::start("analysis-secret").await?;
+    let (url, seen) = web_endpoint(json!({"needs_auth": true, "ok": true})).await?;
+    s.apply(&format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\nstringData:\n  token: {secret}\n"))?;
+    s.apply(&template(
+        &s,
+        "authed",
+        &format!(
+            "  args:\n  - name: token\n    valueFrom:\n      secretKeyRef: {{name: api, key: token}}\n  metrics:\n  - name: authed\n    successCondition: result.ok == true\n    provider:\n      web:\n        url: '{url}?token={{{{args.token}}}}'\n        headers: [{{key: Authorization, value: 'Bearer {{{{args.token}}}}'}}]\n"
+        ),
+    ))?;
+    let steps = "[{setWeight: 50}, {analysis: {templates: [{templateName: authed}]}}]";
+    s.apply(&rollout_manifest(2, steps, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    let run = wait_run(&s, &["Successful", "Failed", "Error", "Inconclusive"]).await?;
+    assert_eq!(run.status.as_ref().unwrap().phase.as_ref().map(|p| p.as_str()), Some("Successful"));
+    assert!(seen.lock().iter().any(|a| a == &format!("Bearer {secret}")), "the provider request carried the secret");
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+
+    // Nothing stored anywhere holds the secret (the Secret itself aside).
+    for kind in ["rollouts", "analysisruns", "analysistemplates", "replicasets", "pods", "events", "jobs"] {
+        let dump = s.cluster.kubectl_ok(&["get", kind, "-o", "json"])?;
+        assert!(!dump.contains(secret), "{kind} leaks the secret");
+    }
+    s.finish().await;
+    Ok(())
+}
