@@ -86,7 +86,7 @@ async fn prometheus_analysis_passes_a_healthy_canary_and_aborts_a_faulty_one() -
     update(&s, IMAGE_V2, "0").await?;
     let passed = wait_run(&s, &["Successful", "Failed", "Error", "Inconclusive"]).await?;
     let status = passed.status.clone().unwrap();
-    assert_eq!(status.phase.as_ref().map(|p| p.as_str()), Some("Successful"), "{status:#?}");
+    assert_eq!(status.phase.as_ref().map(serin_api::AnalysisPhase::as_str), Some("Successful"), "{status:#?}");
     let labels = passed.metadata.labels.clone().unwrap();
     assert_eq!(labels["rollout-type"], "Step");
     assert_eq!(labels["step-index"], "1");
@@ -181,7 +181,7 @@ async fn job_analysis_runs_a_job_per_measurement() -> Result<()> {
     s.set_image("web", IMAGE_V2).await?;
     let run = wait_run(&s, &["Successful", "Failed", "Error", "Inconclusive"]).await?;
     let status = run.status.clone().unwrap();
-    assert_eq!(status.phase.as_ref().map(|p| p.as_str()), Some("Successful"), "{status:#?}");
+    assert_eq!(status.phase.as_ref().map(serin_api::AnalysisPhase::as_str), Some("Successful"), "{status:#?}");
     let job_name = status.metric_results[0].measurements[0].metadata["job-name"].clone();
     let uid = run.metadata.uid.clone().unwrap();
     assert_eq!(job_name, format!("{uid}.smoke.1"));
@@ -213,7 +213,7 @@ async fn secret_arguments_reach_the_provider_and_nothing_else() -> Result<()> {
     s.wait_phase("web", RolloutPhase::Healthy, "").await?;
     s.set_image("web", IMAGE_V2).await?;
     let run = wait_run(&s, &["Successful", "Failed", "Error", "Inconclusive"]).await?;
-    assert_eq!(run.status.as_ref().unwrap().phase.as_ref().map(|p| p.as_str()), Some("Successful"));
+    assert_eq!(run.status.as_ref().unwrap().phase.as_ref().map(serin_api::AnalysisPhase::as_str), Some("Successful"));
     assert!(seen.lock().iter().any(|a| a == &format!("Bearer {secret}")), "the provider request carried the secret");
     s.wait_phase("web", RolloutPhase::Healthy, "").await?;
 
