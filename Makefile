@@ -7,7 +7,9 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-demo: ## A real canary rollout, then an abort, on the embedded simulated cluster (no Kubernetes needed)
+demo: ## A real canary rollout, an abort, and an automatic rollback by analysis (kube-sim + real Prometheus)
+	@command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || { echo "installing prometheus (apt)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	$(CARGO) run -q -p serin-e2e --bin serin-demo
 
 build: ## Build every crate

@@ -2,7 +2,9 @@
 //!
 //! Starts kube-sim, installs Serin's CRDs, starts the Serin controller, deploys `docs/examples/canary-basic.yaml`,
 //! updates its image and prints the rollout advancing step by step until it is Healthy (promoting it at the
-//! indefinite pause, as `kubectl serin promote` would), then starts another update and aborts it.
+//! indefinite pause, as `kubectl serin promote` would), then starts another update and aborts it. Finally, with
+//! the traffic simulator and a real Prometheus server, an analysis step lets a healthy version through and rolls a
+//! faulty one back automatically, printing the measurements that condemned it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,11 +14,13 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use serin_api::Rollout;
 use serin_api::labels::POD_TEMPLATE_HASH;
 use serin_api::rollout::status::RolloutPhase;
+use serin_api::{AnalysisRun, AnalysisTemplate, Rollout};
 use serin_e2e::harness::TempDir;
+use serin_e2e::prometheus::PrometheusServer;
 use serin_e2e::sim::KubeSim;
+use serin_e2e::traffic::{Target, TrafficConfig, TrafficSimulator};
 
 const EXAMPLE: &str = include_str!("../../../docs/examples/canary-basic.yaml");
 const NS: &str = "default";
@@ -79,6 +83,8 @@ async fn main() -> Result<()> {
         .await?;
     say("aborted: all pods are back on the stable 2.0 (canary scaled to 0); `kubectl serin retry web` would resume the update");
 
+    analysis_story(&client, &rollouts, &mut watch).await?;
+
     if let Ok(out) = std::process::Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["get", "rollout,rs", "-n", NS]).output()
         && out.status.success()
     {
@@ -89,6 +95,85 @@ async fn main() -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), controller).await;
     sim.shutdown().await?;
     say(&format!("demo finished in {:.1} s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// Automated analysis: a real Prometheus server scrapes the traffic simulator; an analysis step lets a healthy
+/// version through and rolls a faulty one (5% errors) back on its own.
+async fn analysis_story(client: &kube::Client, rollouts: &Api<Rollout>, watch: &mut Watch) -> Result<()> {
+    let traffic = TrafficSimulator::start_with(client.clone(), vec![Target::new(NS, "web", "app=web")], TrafficConfig::new(200)).await?;
+    let prom = PrometheusServer::start(&[traffic.addr()]).await.context("starting Prometheus (apt-get install prometheus)")?;
+    prom.wait_for_targets_up().await?;
+    say(&format!(
+        "traffic simulator: 200 req/s split across web's pods by version, /metrics scraped every 1 s by a real Prometheus at {}",
+        prom.url()
+    ));
+    let selector = format!("namespace=\"{NS}\",service=\"web\",rollouts_pod_template_hash=\"{{{{args.canary-hash}}}}\"");
+    let template = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {{name: success-rate}}\nspec:\n  args: [{{name: canary-hash}}]\n  metrics:\n  - name: success-rate\n    initialDelay: 3s\n    interval: 2s\n    count: 3\n    successCondition: 'len(result) > 0 && result[0] >= 0.99'\n    failureCondition: 'len(result) > 0 && result[0] < 0.99'\n    provider:\n      prometheus:\n        address: {}\n        query: 'sum(rate(http_requests_total{{{selector},code!~\"5..\"}}[10s])) / sum(rate(http_requests_total{{{selector}}}[10s]))'\n",
+        prom.url()
+    );
+    let template: AnalysisTemplate = serde_saphyr::from_str(&template)?;
+    Api::<AnalysisTemplate>::namespaced(client.clone(), NS).create(&PostParams::default(), &template).await?;
+    say("kubectl apply AnalysisTemplate success-rate   (Prometheus: share of the canary's requests that are not 5xx; success >= 0.99)");
+
+    let steps = json!([
+        {"setWeight": 40},
+        {"analysis": {"templates": [{"templateName": "success-rate"}], "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]}},
+        {"setWeight": 80},
+        {"pause": {"duration": "2s"}}
+    ]);
+    say("kubectl apply: web 4.0 (healthy) with an analysis step after setWeight 40");
+    update(rollouts, &steps, "ghcr.io/serin-dev/demo-web:4.0", "0").await?;
+    watch
+        .until(
+            |ro| phase(ro) == Some(RolloutPhase::Healthy) && ro.status.as_ref().is_some_and(|s| s.current_pod_hash == s.stable_rs),
+            rollouts,
+        )
+        .await?;
+    print_runs(client, "analysis passed: web 4.0 is stable").await?;
+
+    say("kubectl serin set image web web=ghcr.io/serin-dev/demo-web:5.0   (this version fails 5% of its requests)");
+    update(rollouts, &steps, "ghcr.io/serin-dev/demo-web:5.0", "0.05").await?;
+    watch
+        .until(|ro| phase(ro) == Some(RolloutPhase::Degraded) && ro.status.as_ref().and_then(|s| s.updated_replicas) == Some(0), rollouts)
+        .await?;
+    print_runs(client, "rolled back automatically: the analysis failed, every pod is back on 4.0").await?;
+    traffic.stop().await;
+    prom.stop().await;
+    Ok(())
+}
+
+/// Sets steps, image and the simulated error rate of the demo rollout.
+async fn update(rollouts: &Api<Rollout>, steps: &serde_json::Value, image: &str, error_rate: &str) -> Result<()> {
+    let patch = json!({"spec": {
+        "strategy": {"canary": {"steps": steps}},
+        "template": {
+            "metadata": {"annotations": {"sim.serin.dev/error-rate": error_rate}},
+            "spec": {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 8080}]}]}
+        }
+    }});
+    rollouts.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// Prints the newest AnalysisRun's measurements, as `kubectl get analysisrun -o yaml` would show them.
+async fn print_runs(client: &kube::Client, headline: &str) -> Result<()> {
+    say(headline);
+    let mut runs = Api::<AnalysisRun>::namespaced(client.clone(), NS).list(&ListParams::default()).await?.items;
+    runs.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp));
+    let Some(run) = runs.last() else { return Ok(()) };
+    let status = run.status.clone().unwrap_or_default();
+    println!("    AnalysisRun {}: {}", run.metadata.name.as_deref().unwrap_or_default(), status.phase.as_ref().map_or("", |p| p.as_str()));
+    if let Some(message) = &status.message {
+        println!("      {message}");
+    }
+    for result in &status.metric_results {
+        for m in &result.measurements {
+            let at = m.started_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
+            println!("      {:<14} {at}  {:<12} value {}", result.name, m.phase.as_str(), m.value.as_deref().unwrap_or("-"));
+        }
+    }
     Ok(())
 }
 
