@@ -20,6 +20,7 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serin_api::rollout::analysis_ref::RolloutAnalysis;
 use serin_api::rollout::blue_green::BlueGreenStrategy;
 use serin_api::rollout::canary::{AntiAffinity, CanaryStrategy};
 use serin_api::rollout::steps::{CanaryStep, StringMatch};
@@ -425,8 +426,52 @@ fn validate_canary(errs: &mut Vec<SpecError>, rollout: &Rollout, canary: &Canary
     let max_weight = routing.and_then(|tr| tr.max_traffic_weight).unwrap_or(100);
     for (i, step) in canary.steps.iter().enumerate() {
         validate_step(errs, rollout, canary, &format!("spec.strategy.steps[{i}]"), step, max_weight);
+        if let Some(analysis) = &step.analysis {
+            validate_analysis(errs, &format!("spec.strategy.canary.steps[{i}].analysis"), analysis);
+        }
+    }
+    if let Some(background) = &canary.analysis {
+        validate_analysis(errs, "spec.strategy.canary.analysis", &background.analysis);
     }
     validate_anti_affinity(errs, canary.anti_affinity.as_ref());
+}
+
+/// An analysis reference: at least one named template, each argument with exactly one source, valid metric-name
+/// patterns. (Whether the templates exist is checked when the run is created: they may be applied later.)
+fn validate_analysis(errs: &mut Vec<SpecError>, path: &str, analysis: &RolloutAnalysis) {
+    if analysis.templates.is_empty() {
+        errs.push(SpecError::required(format!("{path}.templates"), "at least one template is required"));
+    }
+    for (j, template) in analysis.templates.iter().enumerate() {
+        if template.template_name.as_deref().is_none_or(str::is_empty) {
+            errs.push(SpecError::required(format!("{path}.templates[{j}].templateName"), ""));
+        }
+    }
+    for (k, arg) in analysis.args.iter().enumerate() {
+        let from = arg.value_from.as_ref();
+        let sources = usize::from(arg.value.is_some())
+            + usize::from(from.is_some_and(|f| f.pod_template_hash_value.is_some()))
+            + usize::from(from.is_some_and(|f| f.field_ref.is_some()));
+        if sources != 1 {
+            errs.push(SpecError::invalid(
+                format!("{path}.args[{k}]"),
+                arg.name.clone(),
+                "exactly one of value, valueFrom.podTemplateHashValue or valueFrom.fieldRef is required",
+            ));
+        }
+    }
+    let patterns = analysis.dry_run.iter().enumerate().map(|(k, d)| (format!("{path}.dryRun[{k}].metricName"), &d.metric_name)).chain(
+        analysis
+            .measurement_retention
+            .iter()
+            .enumerate()
+            .map(|(k, m)| (format!("{path}.measurementRetention[{k}].metricName"), &m.metric_name)),
+    );
+    for (at, pattern) in patterns {
+        if let Err(why) = crate::analysis::assess::selects(pattern, "") {
+            errs.push(SpecError::invalid(at, pattern.clone(), why));
+        }
+    }
 }
 
 fn validate_step(errs: &mut Vec<SpecError>, rollout: &Rollout, canary: &CanaryStrategy, path: &str, step: &CanaryStep, max_weight: i32) {
@@ -742,6 +787,25 @@ mod tests {
             messages(&r),
             [format!("spec.strategy.steps[0].setHeaderRoute.match[0]: Invalid value: {{\"prefix\":\"y\"}}: {ALB_EXACT_ONLY}")]
         );
+    }
+
+    #[test]
+    fn analysis_references_need_templates_and_one_source_per_arg() {
+        let r = canary(
+            "      analysis: {templates: [], dryRun: [{metricName: '('}]}\n      steps:\n      - analysis: {templates: [{clusterScope: true}], args: [{name: a}, {name: b, value: x, valueFrom: {podTemplateHashValue: Stable}}, {name: c, valueFrom: {podTemplateHashValue: Latest}}]}\n",
+        );
+        let m = messages(&r);
+        let expected = [
+            "spec.strategy.canary.steps[0].analysis.templates[0].templateName: Required value",
+            "spec.strategy.canary.steps[0].analysis.args[0]: Invalid value: a: exactly one of value, valueFrom.podTemplateHashValue or valueFrom.fieldRef is required",
+            "spec.strategy.canary.steps[0].analysis.args[1]: Invalid value: b: exactly one of value, valueFrom.podTemplateHashValue or valueFrom.fieldRef is required",
+            "spec.strategy.canary.analysis.templates: Required value: at least one template is required",
+        ];
+        for e in expected {
+            assert!(m.iter().any(|x| x == e), "missing {e:?} in {m:?}");
+        }
+        assert!(m.iter().any(|x| x.starts_with("spec.strategy.canary.analysis.dryRun[0].metricName: Invalid value: (:")), "{m:?}");
+        assert_eq!(m.len(), 5, "{m:?}");
     }
 
     #[test]

@@ -56,6 +56,15 @@ pub enum RunError {
     /// Writing the status failed.
     #[error("writing AnalysisRun status: {0}")]
     WriteStatus(#[source] kube::Error),
+    /// Reading a Secret behind a `secretKeyRef` argument failed (not "not found": that fails the run).
+    #[error("reading secret {name}: {source}")]
+    ReadSecret {
+        /// The Secret.
+        name: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
     /// Deleting an expired run failed.
     #[error("deleting expired AnalysisRun: {0}")]
     Delete(#[source] kube::Error),
@@ -107,7 +116,8 @@ pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<RunContext>) -> Result<Ac
     let mut new = status.clone();
     let started_at = new.started_at.get_or_insert_with(|| seconds(now)).0;
     let next = match resolve(&run, &ctx).await {
-        Err(message) => {
+        Err(Unresolved::Transient(err)) => return Err(err),
+        Err(Unresolved::Invalid(message)) => {
             warn!(%message, "analysis run cannot run");
             new.phase = Some(AnalysisPhase::Error);
             new.message = Some(message);
@@ -143,8 +153,22 @@ fn until(at: Timestamp) -> Duration {
     Duration::try_from(at.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO)
 }
 
-/// Resolves arguments (reading Secrets) and parses every metric; any problem is the run's Error message.
-async fn resolve(run: &AnalysisRun, ctx: &RunContext) -> Result<Resolved, String> {
+/// Why a run's metrics could not be resolved.
+enum Unresolved {
+    /// The run cannot work as written (a missing Secret, an invalid metric): its Error message.
+    Invalid(String),
+    /// The API failed reading a Secret: retried with backoff, the run is not failed for it.
+    Transient(RunError),
+}
+
+impl From<String> for Unresolved {
+    fn from(message: String) -> Self {
+        Self::Invalid(message)
+    }
+}
+
+/// Resolves arguments (reading Secrets) and parses every metric.
+async fn resolve(run: &AnalysisRun, ctx: &RunContext) -> Result<Resolved, Unresolved> {
     let namespace = run.namespace().unwrap_or_default();
     let mut secrets: BTreeMap<(String, String), Result<String, String>> = BTreeMap::new();
     for arg in &run.spec.args {
@@ -163,7 +187,7 @@ async fn resolve(run: &AnalysisRun, ctx: &RunContext) -> Result<Resolved, String
                 .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(&key_ref.key)).cloned())
                 .ok_or_else(|| format!("key \"{}\" not found in secret \"{}\"", key_ref.key, key_ref.name)),
             Ok(None) => Err(format!("secret \"{}\" not found", key_ref.name)),
-            Err(err) => Err(format!("reading secret \"{}\": {err}", key_ref.name)),
+            Err(err) => return Err(Unresolved::Transient(RunError::ReadSecret { name: key_ref.name.clone(), source: err })),
         };
         secrets.insert(id, value);
     }
@@ -173,12 +197,12 @@ async fn resolve(run: &AnalysisRun, ctx: &RunContext) -> Result<Resolved, String
     .map_err(|e| format!("unable to resolve metric arguments: {e}"))?;
 
     if run.spec.metrics.is_empty() {
-        return Err("analysis spec invalid: no metrics specified".to_owned());
+        return Err("analysis spec invalid: no metrics specified".to_owned().into());
     }
     let mut metrics = Vec::with_capacity(run.spec.metrics.len());
     for (i, metric) in run.spec.metrics.iter().enumerate() {
         if run.spec.metrics[..i].iter().any(|m| m.name == metric.name) {
-            return Err(format!("analysis spec invalid: metrics[{i}]: duplicate name \"{}\"", metric.name));
+            return Err(format!("analysis spec invalid: metrics[{i}]: duplicate name \"{}\"", metric.name).into());
         }
         let real = args.all(metric).map_err(|e| format!("unable to resolve metric arguments: {}", args.redact(&e.to_string())))?;
         let public = args.public(metric).map_err(|e| format!("unable to resolve metric arguments: {e}"))?;
@@ -252,7 +276,10 @@ async fn measure_and_assess(
         info!(from = new.phase.as_ref().map_or("", |p| p.as_str()), to = %assessment.phase, "analysis run phase");
     }
     new.phase = Some(assessment.phase.clone());
-    new.message = assessment.message;
+    new.message = match assessment.message {
+        None if terminate && assessment.phase == AnalysisPhase::Successful => Some("Run Terminated".to_owned()),
+        message => message,
+    };
     if assessment.phase.is_completed() {
         new.completed_at = Some(seconds(now));
     }

@@ -111,12 +111,9 @@ pub fn analysis_run(rollout: &Rollout, templates: Templates<'_>, request: &RunRe
     }
     spec.args = template_args;
 
-    let mut labels = request.labels.clone();
-    labels.insert(POD_TEMPLATE_HASH.to_owned(), request.latest_hash.to_owned());
-    if let Some(id) = rollout.metadata.labels.as_ref().and_then(|l| l.get(CONTROLLER_INSTANCE_ID)) {
-        labels.insert(CONTROLLER_INSTANCE_ID.to_owned(), id.clone());
-    }
-    let mut annotations = BTreeMap::from([(REVISION.to_owned(), request.revision.to_string())]);
+    // User metadata first, so the labels Serin relies on (type, step, hash, instance id) cannot be overridden.
+    let mut labels = BTreeMap::new();
+    let mut annotations = BTreeMap::new();
     if let Some(meta) = &request.analysis.analysis_run_metadata {
         labels.extend(meta.labels.clone());
         annotations.extend(meta.annotations.clone());
@@ -124,6 +121,12 @@ pub fn analysis_run(rollout: &Rollout, templates: Templates<'_>, request: &RunRe
     if let Some(match_labels) = rollout.spec.selector.as_ref().and_then(|s| s.match_labels.as_ref()) {
         labels.extend(match_labels.clone());
     }
+    labels.extend(request.labels.clone());
+    labels.insert(POD_TEMPLATE_HASH.to_owned(), request.latest_hash.to_owned());
+    if let Some(id) = rollout.metadata.labels.as_ref().and_then(|l| l.get(CONTROLLER_INSTANCE_ID)) {
+        labels.insert(CONTROLLER_INSTANCE_ID.to_owned(), id.clone());
+    }
+    annotations.insert(REVISION.to_owned(), request.revision.to_string());
     Ok(AnalysisRun {
         metadata: ObjectMeta {
             name: Some(request.name.clone()),
@@ -290,7 +293,7 @@ mod tests {
             ),
         ];
         let a = analysis(
-            "templates: [{templateName: rate}]\nargs:\n- {name: service, value: web}\n- {name: hash, valueFrom: {podTemplateHashValue: Stable}}\n- {name: image, valueFrom: {fieldRef: {fieldPath: 'spec.template.spec.containers[0].image'}}}\nanalysisRunMetadata: {labels: {extra: yes}}\n",
+            "templates: [{templateName: rate}]\nargs:\n- {name: service, value: web}\n- {name: hash, valueFrom: {podTemplateHashValue: Stable}}\n- {name: image, valueFrom: {fieldRef: {fieldPath: 'spec.template.spec.containers[0].image'}}}\nanalysisRunMetadata: {labels: {extra: yes, rollout-type: Mine}}\n",
         );
         let run = analysis_run(&rollout(), Templates { namespaced: &ts, cluster: &[] }, &request(&a)).expect("builds");
         let names: Vec<_> = run.spec.metrics.iter().map(|m| m.name.as_str()).collect();

@@ -103,7 +103,8 @@ impl MetricSettings {
         }
         if metric.provider.job.is_none() {
             for (field, expr) in [("successCondition", &metric.success_condition), ("failureCondition", &metric.failure_condition)] {
-                if let Some(expr) = expr.as_deref().filter(|e| !e.trim().is_empty()) {
+                // Only "" is unset (as in Argo): whitespace would fail every measurement, so it is refused here.
+                if let Some(expr) = expr.as_deref().filter(|e| !e.is_empty()) {
                     condition::check(expr).map_err(|e| format!("{}: {e}", at(field)))?;
                 }
             }
@@ -199,6 +200,8 @@ mod tests {
             ),
             (Metric { failure_limit: Some(IntOrString::Int(-1)), ..metric() }, "requires consecutiveSuccessLimit"),
             (Metric { provider: MetricProvider::default(), ..metric() }, "metrics[0].provider: no provider specified"),
+            (Metric { success_condition: Some("  ".into()), ..metric() }, "metrics[0].successCondition: "),
+            (Metric { failure_condition: Some("result >".into()), ..metric() }, "metrics[0].failureCondition: "),
             (
                 Metric {
                     provider: MetricProvider {
