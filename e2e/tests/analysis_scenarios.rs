@@ -195,9 +195,31 @@ async fn job_analysis_runs_a_job_per_measurement() -> Result<()> {
     Ok(())
 }
 
+/// Everything logged in this test process (the in-process controller included), at debug level.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_arguments_reach_the_provider_and_nothing_else() -> Result<()> {
     let secret = "s3cr3t-t0ken";
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
     let s = Scenario::start("analysis-secret").await?;
     let (url, seen) = web_endpoint(json!({"needs_auth": true, "ok": true})).await?;
     s.apply(&format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\nstringData:\n  token: {secret}\n"))?;
@@ -222,6 +244,67 @@ async fn secret_arguments_reach_the_provider_and_nothing_else() -> Result<()> {
         let dump = s.cluster.kubectl_ok(&["get", kind, "-o", "json"])?;
         assert!(!dump.contains(secret), "{kind} leaks the secret");
     }
+    // Nor does any log line, while the controller did log the measurement (redacted).
+    let logged = String::from_utf8_lossy(&logs.0.lock()).into_owned();
+    assert!(logged.contains("analysisrun"), "the controller's logs were captured");
+    assert!(!logged.contains(secret), "a log line leaks the secret");
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_runs_error_after_consecutive_errors_keep_dry_run_apart_and_expire() -> Result<()> {
+    let s = Scenario::start("analysis-direct").await?;
+    let (ok_url, _) = web_endpoint(json!({"ok": true, "rate": 0.2})).await?;
+    let label = instance_label(&s);
+    // Nothing listens on port 9 of loopback: every measurement is a connection error.
+    s.apply(&format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata:\n  name: unreachable\n  labels:\n    {label}\nspec:\n  metrics:\n  - name: down\n    interval: 1s\n    consecutiveErrorLimit: 2\n    provider:\n      web:\n        url: http://127.0.0.1:9/metric\n        timeoutSeconds: 1\n"
+    ))?;
+    s.apply(&format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata:\n  name: trial\n  labels:\n    {label}\nspec:\n  dryRun: [{{metricName: experimental}}]\n  ttlStrategy: {{secondsAfterCompletion: 2}}\n  metrics:\n  - name: ok\n    successCondition: result.ok\n    provider: {{web: {{url: '{ok_url}'}}}}\n  - name: experimental\n    successCondition: result.rate > 0.5\n    provider: {{web: {{url: '{ok_url}'}}}}\n"
+    ))?;
+    let api = s.cluster.api::<AnalysisRun>();
+    let down = eventually("the unreachable run to error", wait_timeout(), || async {
+        let run = api.get("unreachable").await?;
+        Ok(run.status.clone().filter(|st| st.phase.as_ref().is_some_and(|p| p.as_str() == "Error")).map(|_| run))
+    })
+    .await?;
+    let status = down.status.unwrap();
+    let result = &status.metric_results[0];
+    assert_eq!((result.error, result.consecutive_error, result.count), (Some(3), Some(3), None), "{result:#?}");
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("Metric \"down\" assessed Error due to consecutiveErrors (3) > consecutiveErrorLimit (2)"),
+        "{status:#?}"
+    );
+    // Retries follow the interval: 1 s apart, anchored to their starts.
+    let starts: Vec<i64> = result.measurements.iter().map(|m| m.started_at.as_ref().unwrap().0.as_second()).collect();
+    assert!(starts.windows(2).all(|w| w[1] - w[0] == 1), "{starts:?}");
+
+    let trial = eventually("the dry-run trial to complete", wait_timeout(), || async {
+        let run = api.get("trial").await?;
+        Ok(run
+            .status
+            .clone()
+            .filter(|st| st.phase.as_ref().is_some_and(|p| p.as_str() != "Running" && p.as_str() != "Pending"))
+            .map(|_| run))
+    })
+    .await?;
+    let status = trial.status.unwrap();
+    assert_eq!(
+        status.phase.as_ref().map(serin_api::AnalysisPhase::as_str),
+        Some("Successful"),
+        "a failing dry-run metric does not fail the run"
+    );
+    assert_eq!(status.dry_run_summary.as_ref().and_then(|d| d.failed), Some(1));
+    assert_eq!(status.run_summary.as_ref().and_then(|d| d.count), Some(1));
+    assert_eq!(status.metric_results.iter().find(|r| r.name == "experimental").and_then(|r| r.dry_run), Some(true));
+    // ttlStrategy: the completed run deletes itself.
+    eventually("the trial run to expire", wait_timeout(), || async { Ok(api.get_opt("trial").await?.is_none().then_some(())) }).await?;
     s.finish().await;
     Ok(())
 }
