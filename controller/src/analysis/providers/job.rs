@@ -193,3 +193,79 @@ impl Provider for JobProvider {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+    use serin_api::AnalysisRun;
+    use serin_api::analysis_template::Metric;
+
+    use super::*;
+
+    fn job_with(conditions: &[(&str, &str)]) -> Job {
+        Job {
+            status: Some(JobStatus {
+                conditions: Some(
+                    conditions
+                        .iter()
+                        .map(|(t, s)| JobCondition {
+                            type_: (*t).to_owned(),
+                            status: (*s).to_owned(),
+                            message: Some(format!("{t} happened")),
+                            ..JobCondition::default()
+                        })
+                        .collect(),
+                ),
+                ..JobStatus::default()
+            }),
+            ..Job::default()
+        }
+    }
+
+    #[test]
+    fn job_conditions_decide_the_measurement() {
+        assert_eq!(job_outcome(&job_with(&[("Complete", "True")])), Some((AnalysisPhase::Successful, None)));
+        assert_eq!(job_outcome(&job_with(&[("Failed", "True")])), Some((AnalysisPhase::Failed, Some("Failed happened".to_owned()))));
+        assert_eq!(job_outcome(&job_with(&[("Failed", "False")])), None);
+        assert_eq!(job_outcome(&Job::default()), None);
+    }
+
+    #[tokio::test]
+    async fn jobs_are_named_labelled_and_owned_like_argos() {
+        // A client is needed to build the provider; it is never called here.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = Client::try_from(config).expect("client");
+        let metric: Metric = serde_json::from_value(serde_json::json!({
+            "name": "a-rather-long-metric-name-for-a-smoke-test",
+            "provider": {"job": {
+                "metadata": {"labels": {"team": "pay"}, "annotations": {"note": "x"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
+            }}
+        }))
+        .expect("metric");
+        let mut run = AnalysisRun::default();
+        run.metadata.name = Some("web-abc-2-1".into());
+        run.metadata.namespace = Some("shop".into());
+        run.metadata.uid = Some("6f9619ff-8b86-d011-b42d-00cf4fc964ff".into());
+        let provider = JobProvider::new(metric.provider.job.as_ref().expect("job"), &client);
+        let job = provider.job(MeasureContext { run: &run, metric: &metric, now: jiff::Timestamp::UNIX_EPOCH }, 12);
+        let name = job.metadata.name.clone().expect("name");
+        assert!(name.len() <= 63, "{name}");
+        assert!(name.starts_with("6f9619ff-8b86-d011-b42d-00cf4fc964ff.a-rather-long"), "{name}");
+        assert!(!name.ends_with(['.', '-']), "{name}");
+        let labels = job.metadata.labels.expect("labels");
+        assert_eq!(labels[RUN_UID_LABEL], "6f9619ff-8b86-d011-b42d-00cf4fc964ff");
+        assert_eq!(labels["team"], "pay");
+        let annotations = job.metadata.annotations.expect("annotations");
+        assert_eq!(annotations[RUN_NAME_ANNOTATION], "web-abc-2-1");
+        assert_eq!(annotations[RUN_NAMESPACE_ANNOTATION], "shop");
+        assert_eq!(annotations[METRIC_NAME_ANNOTATION], "a-rather-long-metric-name-for-a-smoke-test");
+        let owner = &job.metadata.owner_references.expect("owner")[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("AnalysisRun", "web-abc-2-1", Some(true)));
+
+        let short: Metric =
+            serde_json::from_value(serde_json::json!({"name": "smoke", "provider": {"job": {"spec": {"template": {}}}}})).expect("metric");
+        let job = provider.job(MeasureContext { run: &run, metric: &short, now: jiff::Timestamp::UNIX_EPOCH }, 3);
+        assert_eq!(job.metadata.name.as_deref(), Some("6f9619ff-8b86-d011-b42d-00cf4fc964ff.smoke.3"));
+    }
+}
