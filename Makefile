@@ -42,5 +42,9 @@ e2e-real: ## Run every e2e test against the real cluster in $KUBECONFIG
 sim: ## Start kube-sim on port 6443 with ./kube-sim.kubeconfig (Ctrl-C to stop)
 	$(CARGO) run --release -p serin-e2e --bin kube-sim -- --port 6443 --kubeconfig kube-sim.kubeconfig
 
-bench: ## Performance figures (tables, not pass/fail)
+# How long `make bench` measures the AnalysisRun schedule (Go duration); shorten with BENCH_ANALYSIS_DURATION=1m.
+BENCH_ANALYSIS_DURATION ?= 10m
+
+bench: ## Performance figures (tables, not pass/fail): kube-sim at scale, then AnalysisRun schedule drift (200 runs, 5s interval, BENCH_ANALYSIS_DURATION, default 10m)
 	$(CARGO) run --release -p serin-e2e --bin sim-bench
+	$(CARGO) run --release -p serin-e2e --bin analysis-bench -- --duration $(BENCH_ANALYSIS_DURATION)
