@@ -262,9 +262,27 @@ async fn direct_runs_error_after_consecutive_errors_keep_dry_run_apart_and_expir
         "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata:\n  name: unreachable\n  labels:\n    {label}\nspec:\n  metrics:\n  - name: down\n    interval: 1s\n    consecutiveErrorLimit: 2\n    provider:\n      web:\n        url: http://127.0.0.1:9/metric\n        timeoutSeconds: 1\n"
     ))?;
     s.apply(&format!(
-        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata:\n  name: trial\n  labels:\n    {label}\nspec:\n  dryRun: [{{metricName: experimental}}]\n  ttlStrategy: {{secondsAfterCompletion: 2}}\n  metrics:\n  - name: ok\n    successCondition: result.ok\n    provider: {{web: {{url: '{ok_url}'}}}}\n  - name: experimental\n    successCondition: result.rate > 0.5\n    provider: {{web: {{url: '{ok_url}'}}}}\n"
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata:\n  name: trial\n  labels:\n    {label}\nspec:\n  dryRun: [{{metricName: experimental}}]\n  ttlStrategy: {{secondsAfterCompletion: 5}}\n  metrics:\n  - name: ok\n    successCondition: result.ok\n    provider: {{web: {{url: '{ok_url}'}}}}\n  - name: experimental\n    successCondition: result.rate > 0.5\n    provider: {{web: {{url: '{ok_url}'}}}}\n"
     ))?;
     let api = s.cluster.api::<AnalysisRun>();
+    let trial = eventually("the dry-run trial to complete", wait_timeout(), || async {
+        let run = api.get("trial").await?;
+        Ok(run
+            .status
+            .clone()
+            .filter(|st| st.phase.as_ref().is_some_and(|p| p.as_str() != "Running" && p.as_str() != "Pending"))
+            .map(|_| run))
+    })
+    .await?;
+    let status = trial.status.unwrap();
+    assert_eq!(
+        status.phase.as_ref().map(serin_api::AnalysisPhase::as_str),
+        Some("Successful"),
+        "a failing dry-run metric does not fail the run"
+    );
+    assert_eq!(status.dry_run_summary.as_ref().and_then(|d| d.failed), Some(1));
+    assert_eq!(status.run_summary.as_ref().and_then(|d| d.count), Some(1));
+    assert_eq!(status.metric_results.iter().find(|r| r.name == "experimental").and_then(|r| r.dry_run), Some(true));
     let down = eventually("the unreachable run to error", wait_timeout(), || async {
         let run = api.get("unreachable").await?;
         Ok(run.status.clone().filter(|st| st.phase.as_ref().is_some_and(|p| p.as_str() == "Error")).map(|_| run))
@@ -285,24 +303,6 @@ async fn direct_runs_error_after_consecutive_errors_keep_dry_run_apart_and_expir
     let starts: Vec<i64> = result.measurements.iter().map(|m| m.started_at.as_ref().unwrap().0.as_second()).collect();
     assert!(starts.windows(2).all(|w| w[1] - w[0] == 1), "{starts:?}");
 
-    let trial = eventually("the dry-run trial to complete", wait_timeout(), || async {
-        let run = api.get("trial").await?;
-        Ok(run
-            .status
-            .clone()
-            .filter(|st| st.phase.as_ref().is_some_and(|p| p.as_str() != "Running" && p.as_str() != "Pending"))
-            .map(|_| run))
-    })
-    .await?;
-    let status = trial.status.unwrap();
-    assert_eq!(
-        status.phase.as_ref().map(serin_api::AnalysisPhase::as_str),
-        Some("Successful"),
-        "a failing dry-run metric does not fail the run"
-    );
-    assert_eq!(status.dry_run_summary.as_ref().and_then(|d| d.failed), Some(1));
-    assert_eq!(status.run_summary.as_ref().and_then(|d| d.count), Some(1));
-    assert_eq!(status.metric_results.iter().find(|r| r.name == "experimental").and_then(|r| r.dry_run), Some(true));
     // ttlStrategy: the completed run deletes itself.
     eventually("the trial run to expire", wait_timeout(), || async { Ok(api.get_opt("trial").await?.is_none().then_some(())) }).await?;
     s.finish().await;

@@ -259,7 +259,7 @@ async fn measure_and_assess(
         } else if measurement.phase.is_completed() {
             debug!(metric = %metric.real.name, phase = %measurement.phase, value = measurement.value.as_deref().unwrap_or_default(), "measured");
         }
-        assess::record(result, measurement, task != Task::Measure);
+        assess::record(result, measurement, !matches!(task, Task::Measure { .. }));
     }
 
     let assessment = assess::assess_run(new, terminate, &run_metrics);
@@ -317,7 +317,12 @@ async fn take(
     let redact = |text: &str| resolved.args.redact(text);
     let mut measurement = match (task, in_flight) {
         (Task::Resume | Task::Terminate, Some(m)) => m.clone(),
-        _ => Measurement { phase: AnalysisPhase::Running, started_at: Some(seconds(now)), ..Measurement::default() },
+        (Task::Measure { due }, _) => Measurement {
+            phase: AnalysisPhase::Running,
+            started_at: Some(Time(schedule::recorded_start(due, now, metric.settings.interval))),
+            ..Measurement::default()
+        },
+        (_, None) => Measurement { phase: AnalysisPhase::Running, started_at: Some(seconds(now)), ..Measurement::default() },
     };
     let cx = MeasureContext { run, metric: &metric.real, now };
     let (reading, metric_metadata) = match AnyProvider::new(&metric.real, &ctx.clients) {

@@ -2,10 +2,12 @@
 //! needs its next reconcile ([`next_reconcile`]).
 //!
 //! Measurements are anchored to their start times: the next one is due `interval` after the previous one
-//! *started* (Argo counts from when it finished). Start times are stored in whole seconds and the reconcile is
-//! requeued for the exact due instant, so a measurement taken a few milliseconds late still records its due
-//! second, and the schedule does not drift however long the run lasts. A measurement that outlasts its interval
-//! (a slow Job) is followed by the next as soon as it finishes.
+//! *started* (Argo counts from when it finished). The reconcile is requeued for the exact due instant, and a
+//! measurement taken late (a busy controller, hundreds of runs due in the same second) records its *due* instant
+//! as `startedAt` as long as it is less than one interval late ([`Task::Measure`] carries it), so lateness never
+//! accumulates and the schedule does not drift however long the run lasts. A measurement later than a whole
+//! interval starts a new schedule from when it is taken, rather than firing a burst of catch-up measurements. A
+//! measurement that outlasts its interval (a slow Job) is followed by the next as soon as it finishes.
 
 use std::time::Duration;
 
@@ -17,8 +19,11 @@ use super::metric::{ERROR_RETRY_INTERVAL, MetricSettings};
 /// What to do for one metric in this reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
-    /// Take a new measurement.
-    Measure,
+    /// Take a new measurement, scheduled for `due` (already passed).
+    Measure {
+        /// The instant the measurement was due; recorded as its start unless a whole interval late.
+        due: Timestamp,
+    },
     /// Continue the in-flight measurement.
     Resume,
     /// Stop the in-flight measurement: the run is terminating.
@@ -59,11 +64,20 @@ pub fn tasks(
         if terminating {
             continue;
         }
-        if next_measurement(result, metric.settings, started_at).is_some_and(|at| at <= now) {
-            due.push((index, Task::Measure));
+        if let Some(at) = next_measurement(result, metric.settings, started_at).filter(|at| *at <= now) {
+            due.push((index, Task::Measure { due: at }));
         }
     }
     due
+}
+
+/// The `startedAt` to record for a measurement due at `due` and taken at `now`: the due instant while less than one
+/// interval late (so lateness does not accumulate), else `now`. Whole seconds, as Kubernetes stores times.
+pub fn recorded_start(due: Timestamp, now: Timestamp, interval: Option<Duration>) -> Timestamp {
+    let late = now.duration_since(due);
+    let tolerated = interval.and_then(|i| SignedDuration::try_from(i).ok()).unwrap_or(SignedDuration::ZERO);
+    let start = if late >= SignedDuration::ZERO && late < tolerated { due } else { now };
+    Timestamp::from_second(start.as_second()).unwrap_or(start)
 }
 
 /// When the next measurement of a metric without one in flight is due; `None` when it needs no more.
@@ -171,7 +185,7 @@ mod tests {
         let metrics = [Scheduled { name: "m", settings: &s }];
         let empty = AnalysisRunStatus::default();
         assert!(tasks(&empty, &metrics, false, at(0), at(29)).is_empty());
-        assert_eq!(tasks(&empty, &metrics, false, at(0), at(30)), vec![(0, Task::Measure)]);
+        assert_eq!(tasks(&empty, &metrics, false, at(0), at(30)), vec![(0, Task::Measure { due: at(30) })]);
         assert_eq!(next_reconcile(&empty, &metrics, false, at(0)), Some(at(30)));
     }
 
@@ -183,7 +197,7 @@ mod tests {
         let st = status(&[(0, Some(2), AnalysisPhase::Successful)]);
         assert_eq!(next_reconcile(&st, &metrics, false, at(0)), Some(at(60)));
         assert!(tasks(&st, &metrics, false, at(0), at(59)).is_empty());
-        assert_eq!(tasks(&st, &metrics, false, at(0), at(60)), vec![(0, Task::Measure)]);
+        assert_eq!(tasks(&st, &metrics, false, at(0), at(61)), vec![(0, Task::Measure { due: at(60) })]);
         // A measurement that outlasted its interval is followed at once.
         let slow = status(&[(0, Some(90), AnalysisPhase::Successful)]);
         assert_eq!(next_reconcile(&slow, &metrics, false, at(0)), Some(at(90)));
@@ -212,6 +226,33 @@ mod tests {
         st.metric_results[0].measurements[0].resume_at = Some(Time(at(20)));
         assert!(tasks(&st, &metrics, false, at(0), at(5)).is_empty());
         assert_eq!(next_reconcile(&st, &metrics, false, at(0)), Some(at(20)));
+    }
+
+    #[test]
+    fn late_measurements_record_their_due_instant_so_lateness_does_not_accumulate() {
+        let interval = Some(Duration::from_secs(5));
+        let late_ms = |ms: i64| at(10) + SignedDuration::from_millis(ms);
+        assert_eq!(recorded_start(at(10), late_ms(20), interval), at(10));
+        assert_eq!(recorded_start(at(10), late_ms(1_400), interval), at(10), "a second late: still the due instant");
+        assert_eq!(recorded_start(at(10), late_ms(5_000), interval), at(15), "a whole interval late: a new schedule");
+        assert_eq!(recorded_start(at(10), late_ms(300), None), at(10), "no interval: when it is taken, in seconds");
+        // Over many late measurements the recorded starts stay on the 5 s grid.
+        let metric = settings(Some(5), None, None);
+        let metrics = [Scheduled { name: "m", settings: &metric }];
+        let mut st = status(&[(0, Some(0), AnalysisPhase::Successful)]);
+        for k in 1..=100 {
+            let now = at(5 * k) + SignedDuration::from_millis(900);
+            let [(0, Task::Measure { due })] = tasks(&st, &metrics, false, at(0), now)[..] else { panic!("due at {k}") };
+            let start = recorded_start(due, now, metric.interval);
+            let m = Measurement {
+                phase: AnalysisPhase::Successful,
+                started_at: Some(Time(start)),
+                finished_at: Some(Time(start)),
+                ..Measurement::default()
+            };
+            super::super::assess::record(&mut st.metric_results[0], m, false);
+        }
+        assert_eq!(st.metric_results[0].measurements.last().and_then(|m| m.started_at.clone()).map(|t| t.0), Some(at(500)));
     }
 
     #[test]
