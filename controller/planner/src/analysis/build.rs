@@ -316,6 +316,23 @@ mod tests {
     }
 
     #[test]
+    fn cluster_templates_and_nested_references_are_followed_once() {
+        let cluster: ClusterAnalysisTemplate = serde_saphyr::from_str(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ClusterAnalysisTemplate\nmetadata: {name: shared}\nspec:\n  metrics: [{name: shared-rate, provider: {web: {url: 'http://x'}}}]\n  templates: [{templateName: local}]\n",
+        )
+        .expect("cluster template");
+        let ts = [template(
+            "local",
+            "  metrics: [{name: local-rate, provider: {web: {url: 'http://y'}}}]\n  templates: [{templateName: shared, clusterScope: true}]\n",
+        )];
+        let cts = [Arc::new(cluster)];
+        let a = analysis("templates: [{templateName: shared, clusterScope: true}, {templateName: local}]\n");
+        let run = analysis_run(&rollout(), Templates { namespaced: &ts, cluster: &cts }, &request(&a)).expect("builds");
+        let names: Vec<_> = run.spec.metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["shared-rate", "local-rate"], "each template once, even through a reference cycle");
+    }
+
+    #[test]
     fn unsupplied_args_stay_for_the_run_to_report() {
         let ts =
             [template("t", "  args: [{name: service}]\n  metrics: [{name: m, provider: {web: {url: 'http://x/{{args.service}}'}}}]\n")];
