@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use serin_api::AnalysisRun;
 use serin_api::labels::CONTROLLER_INSTANCE_ID;
+use serin_e2e::bench::{percentile, rss_mib};
 use serin_e2e::sim::control_plane::parse_duration;
 use serin_e2e::sim::{KubeSim, SimConfig};
 use tokio::sync::oneshot;
@@ -92,28 +93,8 @@ fn run_manifest(name: &str, instance: &str, interval: &str, url: &str) -> Result
     }))?)
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: u32 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    f64::from(kib) / 1024.0
-}
-
 fn float(n: usize) -> f64 {
     u32::try_from(n).map_or(f64::from(u32::MAX), f64::from)
-}
-
-/// Nearest-rank percentile (`pct` in 0..=100) of sorted samples.
-fn percentile(sorted: &[f64], pct: usize) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = (sorted.len() * pct).div_ceil(100).saturating_sub(1);
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 fn ms(seconds: f64) -> String {
@@ -377,15 +358,15 @@ async fn main() -> Result<()> {
     let _ = writeln!(
         table,
         "| lateness vs arrival_0 + k·interval, p50 / p99 / max | {} / {} / {} |",
-        ms(percentile(&f.lateness, 50)),
-        ms(percentile(&f.lateness, 99)),
+        ms(percentile(&f.lateness, 50).unwrap_or(f64::NAN)),
+        ms(percentile(&f.lateness, 99).unwrap_or(f64::NAN)),
         ms(f.lateness.last().copied().unwrap_or(f64::NAN))
     );
     let _ = writeln!(
         table,
         "| lateness vs the controller's schedule (start second + k·interval), p50 / p99 / max | {} / {} / {} |",
-        ms(percentile(&f.anchored, 50)),
-        ms(percentile(&f.anchored, 99)),
+        ms(percentile(&f.anchored, 50).unwrap_or(f64::NAN)),
+        ms(percentile(&f.anchored, 99).unwrap_or(f64::NAN)),
         ms(f.anchored.last().copied().unwrap_or(f64::NAN))
     );
     let _ = writeln!(table, "| drift: mean over runs of lateness(last) − lateness(first) | {} |", ms(mean(&f.drift)));

@@ -14,6 +14,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use serde_json::json;
+use serin_e2e::bench::{percentile, rss_mib};
 use serin_e2e::sim::control_plane::ControlPlaneConfig;
 use serin_e2e::sim::{KubeSim, SimConfig};
 
@@ -56,24 +57,6 @@ fn replicaset(i: usize, hash: &str, owner_uid: &str) -> Result<ReplicaSet> {
     }))?)
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: u32 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    f64::from(kib) / 1024.0
-}
-
-/// Nearest-rank percentile (`pct` in 0..=100).
-fn percentile(samples: &mut [Duration], pct: usize) -> Duration {
-    samples.sort();
-    let idx = (samples.len() * pct).div_ceil(100).saturating_sub(1);
-    samples[idx.min(samples.len() - 1)]
-}
-
 async fn time_n<F, Fut>(n: usize, mut f: F) -> Result<(Duration, Duration)>
 where
     F: FnMut() -> Fut,
@@ -85,7 +68,8 @@ where
         f().await?;
         samples.push(t.elapsed());
     }
-    Ok((percentile(&mut samples, 50), percentile(&mut samples, 99)))
+    samples.sort();
+    Ok((percentile(&samples, 50).unwrap_or_default(), percentile(&samples, 99).unwrap_or_default()))
 }
 
 fn ms(d: Duration) -> String {
