@@ -35,7 +35,7 @@ pub struct Context {
     /// Our last writes, to refuse planning from a cache that has not caught up with them.
     pub freshness: Freshness,
     /// Consecutive failures per Rollout (`namespace/name`), for per-object exponential backoff.
-    pub failures: Mutex<HashMap<String, u32>>,
+    pub failures: Failures,
     /// Malformed Rollouts already reported (`uid` -> error), so each is reported once per change.
     pub malformed_reported: Mutex<HashMap<String, String>>,
     /// Requeue interval when nothing is pending: a level-triggered safety net, not a polling loop.
@@ -45,7 +45,24 @@ pub struct Context {
 impl Context {
     /// Records a failure of `key` and returns the delay before the next attempt: 250 ms doubling to 5 minutes.
     pub fn backoff(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock();
+        self.failures.backoff(key)
+    }
+
+    /// Forgets the failures of `key` after a successful reconcile.
+    pub fn succeeded(&self, key: &str) {
+        self.failures.succeeded(key);
+    }
+}
+
+/// Consecutive failed reconciles per object (`namespace/name`), for per-object exponential backoff. Shared by the
+/// Rollout and the AnalysisRun reconcilers.
+#[derive(Default)]
+pub struct Failures(Mutex<HashMap<String, u32>>);
+
+impl Failures {
+    /// Records a failure of `key` and returns the delay before the next attempt: 250 ms doubling to 5 minutes.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.0.lock();
         let n = failures.entry(key.to_owned()).or_insert(0);
         *n = n.saturating_add(1);
         let exponent = (*n - 1).min(11);
@@ -54,6 +71,6 @@ impl Context {
 
     /// Forgets the failures of `key` after a successful reconcile.
     pub fn succeeded(&self, key: &str) {
-        self.failures.lock().remove(key);
+        self.0.lock().remove(key);
     }
 }

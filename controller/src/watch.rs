@@ -88,6 +88,22 @@ where
     }
 }
 
+/// A cache-only reflector (its events trigger nothing): the store, and the task driving its watch. Drops
+/// `managedFields` before caching, like every stream here.
+fn cache<K>(api: Api<K>, config: watcher::Config) -> (reflector::Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, writer) = reflector::store::<K>();
+    let stream = watcher(api, config.any_semantic())
+        .default_backoff()
+        .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .for_each(|_| futures::future::ready(()));
+    (store, tokio::spawn(stream))
+}
+
 /// Runs the controller until `shutdown` completes, then finishes in-flight reconciles and returns.
 pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> Result<(), RunError> {
     let namespace = settings.namespace.as_deref();
@@ -102,14 +118,8 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         .touched_objects();
 
     // Pods are only needed for spec.restartAt: a metadata-only watch keeps them cheap.
-    let pods: Api<PartialObjectMeta<Pod>> = api(&client, namespace);
-    let (pod_store, pod_writer) = reflector::store::<PartialObjectMeta<Pod>>();
-    let pod_stream = watcher(pods, watcher::Config::default().labels(POD_TEMPLATE_HASH).any_semantic())
-        .default_backoff()
-        .modify(|pod: &mut PartialObjectMeta<Pod>| pod.metadata.managed_fields = None)
-        .reflect(pod_writer)
-        .applied_objects();
-    let pod_task = tokio::spawn(pod_stream.for_each(|_| futures::future::ready(())));
+    let (pod_store, pod_task) =
+        cache(api::<PartialObjectMeta<Pod>>(&client, namespace), watcher::Config::default().labels(POD_TEMPLATE_HASH));
 
     let instance = instance_selector(settings.instance_id.as_deref());
     // AnalysisRuns are watched once: the shared reflector feeds the AnalysisRun controller and triggers the owning
@@ -126,20 +136,9 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     let run_task = tokio::spawn(run_stream);
 
     // Templates are read when a run is created; their changes trigger nothing.
-    let (template_store, template_writer) = reflector::store::<AnalysisTemplate>();
-    let template_stream = watcher(api::<AnalysisTemplate>(&client, namespace), watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|t: &mut AnalysisTemplate| t.metadata.managed_fields = None)
-        .reflect(template_writer)
-        .for_each(|_| futures::future::ready(()));
-    let template_task = tokio::spawn(template_stream);
-    let (cluster_template_store, cluster_template_writer) = reflector::store::<ClusterAnalysisTemplate>();
-    let cluster_template_stream = watcher(Api::<ClusterAnalysisTemplate>::all(client.clone()), watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|t: &mut ClusterAnalysisTemplate| t.metadata.managed_fields = None)
-        .reflect(cluster_template_writer)
-        .for_each(|_| futures::future::ready(()));
-    let cluster_template_task = tokio::spawn(cluster_template_stream);
+    let (template_store, template_task) = cache(api::<AnalysisTemplate>(&client, namespace), watcher::Config::default());
+    let (cluster_template_store, cluster_template_task) =
+        cache(Api::<ClusterAnalysisTemplate>::all(client.clone()), watcher::Config::default());
 
     let rollout_config = watcher::Config::default().labels(&instance).any_semantic();
     let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream).owns_shared_stream(rollout_run_subscriber);
@@ -179,7 +178,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         cluster_analysis_templates: cluster_template_store,
         recorder: Recorder::new(client.clone(), reporter.clone()),
         freshness: crate::freshness::Freshness::default(),
-        failures: parking_lot::Mutex::default(),
+        failures: crate::context::Failures::default(),
         malformed_reported: parking_lot::Mutex::default(),
         resync: settings.resync,
     });
@@ -190,7 +189,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         clients: Clients { http: HttpClients::new().map_err(RunError::Http)?, kube: client.clone() },
         recorder: Recorder::new(client.clone(), reporter),
         written: parking_lot::Mutex::default(),
-        failures: parking_lot::Mutex::default(),
+        failures: crate::context::Failures::default(),
         resync: settings.resync,
     });
     let jobs: Api<Job> = api(&client, namespace);

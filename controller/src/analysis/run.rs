@@ -33,6 +33,7 @@ use serin_planner::status_patch::merge_diff;
 use tracing::{debug, info, instrument, warn};
 
 use super::providers::{AnyProvider, Clients, MeasureContext, Provider, Reading};
+use crate::context::Failures;
 use crate::execute::patch_params;
 
 /// Shared state of the AnalysisRun reconciler.
@@ -45,7 +46,7 @@ pub struct RunContext {
     /// would make us measure twice.
     pub written: Mutex<HashMap<String, u64>>,
     /// Consecutive failed reconciles per run, for backoff.
-    pub failures: Mutex<HashMap<String, u32>>,
+    pub failures: Failures,
     /// Requeue interval when nothing is scheduled.
     pub resync: Duration,
 }
@@ -137,7 +138,7 @@ pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<RunContext>) -> Result<Ac
         event(&ctx, &run, warning, &format!("AnalysisRun{phase}"), note).await;
     }
     write_status(&run, &ctx, &status, &new).await?;
-    ctx.failures.lock().remove(&key);
+    ctx.failures.succeeded(&key);
 
     if new.phase.as_ref().is_some_and(AnalysisPhase::is_completed) {
         return Ok(match ttl_expiry(&run, &new) {
@@ -435,10 +436,7 @@ pub fn error_policy(run: Arc<AnalysisRun>, err: &RunError, ctx: Arc<RunContext>)
     {
         return Action::requeue(Duration::from_millis(20));
     }
-    let mut failures = ctx.failures.lock();
-    let n = failures.entry(key(&run)).or_insert(0);
-    *n = n.saturating_add(1);
-    let delay = Duration::from_millis(250u64 << (*n - 1).min(11)).min(Duration::from_secs(300));
+    let delay = ctx.failures.backoff(&key(&run));
     warn!(error = %err, retry_in = ?delay, "analysis run reconcile failed");
     Action::requeue(delay)
 }
