@@ -50,6 +50,21 @@ spec:
     )
 }
 
+/// Runs the Serin controller in this process until the returned sender is used (or dropped); the handle ends
+/// when it has shut down.
+pub fn spawn_controller(client: kube::Client, settings: serin_controller::Settings) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(err) = serin_controller::run(client, settings, shutdown).await {
+            tracing::error!(%err, "controller failed");
+        }
+    });
+    (stop, task)
+}
+
 /// A cluster with Serin's CRDs and a running controller.
 pub struct Scenario {
     /// The cluster and the test namespace.
@@ -85,21 +100,12 @@ impl Scenario {
             instance_id: Some(self.instance_id.clone()),
             ..serin_controller::Settings::default()
         };
-        let (stop, stopped) = oneshot::channel::<()>();
         // On kube-sim the controller identifies itself, so its requests can be counted (and checked against RBAC).
         let client = match self.cluster.kube_sim().map(|sim| sim.client_as(serin_controller::FIELD_MANAGER)) {
             Some(Ok(client)) => client,
             _ => self.cluster.client.clone(),
         };
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(err) = serin_controller::run(client, settings, shutdown).await {
-                tracing::error!(%err, "controller failed");
-            }
-        });
-        self.controller = Some((stop, task));
+        self.controller = Some(spawn_controller(client, settings));
     }
 
     /// Stops the controller (graceful shutdown) and waits for it to finish.

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use serin_api::AnalysisRun;
 use serin_api::labels::CONTROLLER_INSTANCE_ID;
 use serin_e2e::bench::{percentile, rss_mib};
+use serin_e2e::scenario::spawn_controller;
 use serin_e2e::sim::control_plane::parse_duration;
 use serin_e2e::sim::{KubeSim, SimConfig};
 use tokio::sync::oneshot;
@@ -262,16 +263,7 @@ async fn main() -> Result<()> {
         instance_id: Some(instance.clone()),
         ..serin_controller::Settings::default()
     };
-    let (stop_controller, controller_stopped) = oneshot::channel::<()>();
-    let controller_client = sim.client_as(serin_controller::FIELD_MANAGER)?;
-    let controller = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = controller_stopped.await;
-        };
-        if let Err(err) = serin_controller::run(controller_client, settings, shutdown).await {
-            tracing::error!(%err, "controller failed");
-        }
-    });
+    let (stop_controller, controller) = spawn_controller(sim.client_as(serin_controller::FIELD_MANAGER)?, settings);
 
     let interval_text = go_duration(args.interval);
     let names: Vec<String> = (0..args.runs).map(|i| format!("run-{i:04}")).collect();

@@ -19,6 +19,7 @@ use serin_api::rollout::status::RolloutPhase;
 use serin_api::{AnalysisRun, AnalysisTemplate, Rollout};
 use serin_e2e::harness::TempDir;
 use serin_e2e::prometheus::PrometheusServer;
+use serin_e2e::scenario::spawn_controller;
 use serin_e2e::sim::KubeSim;
 use serin_e2e::traffic::{Target, TrafficConfig, TrafficSimulator};
 
@@ -43,10 +44,7 @@ async fn main() -> Result<()> {
     wait_until("CRDs served", || async { Ok(Api::<Rollout>::namespaced(client.clone(), NS).list(&ListParams::default()).await.is_ok()) })
         .await?;
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(serin_controller::run(client.clone(), serin_controller::Settings::default(), async move {
-        let _ = stopped.await;
-    }));
+    let (stop, controller) = spawn_controller(client.clone(), serin_controller::Settings::default());
     say("started serin-controller");
 
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NS);
