@@ -12,6 +12,7 @@ pub mod plan;
 pub mod pod_hash;
 pub mod replicas;
 pub mod status_patch;
+pub mod traffic;
 pub mod validate;
 
 pub use plan::{Action, Event, Observed, Plan, PodInfo, plan};

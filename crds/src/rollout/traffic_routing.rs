@@ -47,6 +47,45 @@ pub struct RolloutTrafficRouting {
     /// Total weight that setWeight is relative to (default 100; nginx and plugins only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_traffic_weight: Option<i32>,
+    /// Gateway API HTTPRoutes (Serin's native form of the `argoproj-labs/gatewayAPI` plugin's configuration, which
+    /// is accepted under `plugins` too).
+    #[serde(rename = "gatewayAPI", skip_serializing_if = "Option::is_none")]
+    pub gateway_api: Option<GatewayApiTrafficRouting>,
+}
+
+/// The name under `trafficRouting.plugins` of Argo Rollouts' Gateway API plugin, whose configuration Serin reads
+/// natively.
+pub const GATEWAY_API_PLUGIN: &str = "argoproj-labs/gatewayAPI";
+
+/// Gateway API routing: the weights of the backendRefs of HTTPRoute rules. The same shape as the configuration of
+/// Argo Rollouts' `argoproj-labs/gatewayAPI` plugin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayApiTrafficRouting {
+    /// The HTTPRoute (or use httpRoutes).
+    #[serde(rename = "httpRoute", skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<String>,
+    /// Several HTTPRoutes.
+    #[serde(rename = "httpRoutes", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    pub http_routes: Vec<GatewayApiHttpRoute>,
+    /// Namespace of the HTTPRoutes; must be the Rollout's own (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Accepted for compatibility with the plugin and ignored: Serin records managed rules by name in the
+    /// HTTPRoute itself.
+    #[serde(rename = "configMap", skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
+}
+
+/// One HTTPRoute of [`GatewayApiTrafficRouting::http_routes`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayApiHttpRoute {
+    /// Name of the HTTPRoute.
+    pub name: String,
+    /// Whether setHeaderRoute and setMirrorRoute rules are added to this HTTPRoute (the plugin's default: false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_header_routes: Option<bool>,
 }
 
 /// A route the controller manages.
