@@ -30,6 +30,8 @@ pub struct Context {
     pub analysis_templates: Store<AnalysisTemplate>,
     /// Reflector cache of ClusterAnalysisTemplates.
     pub cluster_analysis_templates: Store<ClusterAnalysisTemplate>,
+    /// Caches of Services and traffic-router objects.
+    pub routers: crate::routers::RouterCaches,
     /// Event recorder (reporting controller `serin-controller`).
     pub recorder: Recorder,
     /// Our last writes, to refuse planning from a cache that has not caught up with them.

@@ -7,17 +7,18 @@
 //! last and never fail a reconcile.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
-use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams, Preconditions};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, EvictParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use serin_api::common::ConditionStatus;
-use serin_api::labels::{DESIRED_REPLICAS, REVISION, REVISION_HISTORY};
+use serin_api::labels::{DESIRED_REPLICAS, MANAGED_BY_ROLLOUTS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY, SCALE_DOWN_DEADLINE};
 use serin_api::rollout::status::RolloutConditionType;
 use serin_api::{AnalysisRun, Rollout, RolloutStatus};
 use serin_planner::conditions;
 use serin_planner::status_patch::merge_diff;
+use serin_planner::traffic::{RouterKind, RouterWrite};
 use serin_planner::{Action, Plan};
 use tracing::{debug, info, warn};
 
@@ -75,6 +76,22 @@ pub enum ExecuteError {
         /// API error.
         source: kube::Error,
     },
+    /// Writing a Service selector failed.
+    #[error("patching Service {name}: {source}")]
+    PatchService {
+        /// Service name.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// Writing a traffic-router object failed.
+    #[error("writing {target}: {source}")]
+    WriteRouter {
+        /// `Kind/name`.
+        target: String,
+        /// API error.
+        source: kube::Error,
+    },
     /// Patching the Rollout's metadata or spec failed.
     #[error("patching Rollout: {source}")]
     PatchRollout {
@@ -101,6 +118,8 @@ impl ExecuteError {
             Self::PatchReplicaSet { .. } => "patch_replicaset",
             Self::DeleteReplicaSet { .. } => "delete_replicaset",
             Self::AnalysisRun { .. } => "analysisrun",
+            Self::PatchService { .. } => "patch_service",
+            Self::WriteRouter { .. } => "write_router",
             Self::EvictPod { .. } => "evict_pod",
             Self::PatchRollout { .. } => "patch_rollout",
             Self::PatchStatus { .. } => "patch_status",
@@ -116,6 +135,8 @@ impl ExecuteError {
             | Self::PatchReplicaSet { source, .. }
             | Self::DeleteReplicaSet { source, .. }
             | Self::AnalysisRun { source, .. }
+            | Self::PatchService { source, .. }
+            | Self::WriteRouter { source, .. }
             | Self::EvictPod { source, .. }
             | Self::PatchRollout { source }
             | Self::PatchStatus { source } => status_code(source) == Some(409),
@@ -268,11 +289,74 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
                 }
                 ctx.freshness.deleted_replica_set(&key, &analysis_run_key(name));
             }
+            Action::SelectService { name, hash, resource_version } => {
+                let patch = json!({
+                    "metadata": {"resourceVersion": resource_version, "annotations": {MANAGED_BY_ROLLOUTS: rollout.name_any()}},
+                    "spec": {"selector": {POD_TEMPLATE_HASH: hash}},
+                });
+                patch_service(ctx, &namespace, name, &patch).await?;
+                info!(service = %name, %hash, "switched Service selector");
+            }
+            Action::ReleaseService { name, resource_version } => {
+                let patch = json!({
+                    "metadata": {"resourceVersion": resource_version, "annotations": {MANAGED_BY_ROLLOUTS: null}},
+                    "spec": {"selector": {POD_TEMPLATE_HASH: null}},
+                });
+                patch_service(ctx, &namespace, name, &patch).await?;
+                info!(service = %name, "released Service no longer referenced");
+            }
+            Action::WriteRouter(write) => write_router(ctx, &namespace, write).await?,
+            Action::SetScaleDownDeadline { name, deadline } => {
+                let patch = json!({"metadata": {"annotations": {SCALE_DOWN_DEADLINE: deadline}}});
+                let rs = replica_sets
+                    .patch(name, &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ExecuteError::PatchReplicaSet { name: name.clone(), source })?;
+                ctx.freshness.wrote_replica_set(&key, name, rs.resource_version().as_deref());
+            }
         }
     }
     let written = write_status(ctx, rollout, resource_version, &rollouts, &plan.status).await?;
     record_events(ctx, rollout, plan).await;
     Ok(written)
+}
+
+async fn patch_service(ctx: &Context, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<(), ExecuteError> {
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    services
+        .patch(name, &patch_params(), &Patch::Merge(patch))
+        .await
+        .map_err(|source| ExecuteError::PatchService { name: name.to_owned(), source })?;
+    Ok(())
+}
+
+/// Writes a router object: a JSON patch pinned to the observed `resourceVersion`, or a create.
+async fn write_router(ctx: &Context, namespace: &str, write: &RouterWrite) -> Result<(), ExecuteError> {
+    let target = write.target();
+    let err = |source| ExecuteError::WriteRouter { target: target.clone(), source };
+    let resource = |kind: RouterKind| ApiResource {
+        group: kind.group().to_owned(),
+        version: kind.version().to_owned(),
+        api_version: kind.api_version(),
+        kind: kind.kind().to_owned(),
+        plural: kind.plural().to_owned(),
+    };
+    match write {
+        RouterWrite::Patch { kind, name, patch } => {
+            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource(*kind));
+            let patch: json_patch_kube::Patch = serde_json::from_value(patch.clone())?;
+            api.patch(name, &patch_params(), &Patch::Json::<()>(patch)).await.map_err(err)?;
+            info!(%target, "updated traffic router");
+        }
+        RouterWrite::Create { kind, object } => {
+            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource(*kind));
+            let object: DynamicObject = serde_json::from_value(object.clone())?;
+            let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+            api.create(&params, &object).await.map_err(err)?;
+            info!(%target, "created traffic router object");
+        }
+    }
+    Ok(())
 }
 
 /// The freshness key of an AnalysisRun (the guard tracks ReplicaSets and runs in one map).

@@ -8,6 +8,8 @@
 //!   than our own last write ([`freshness`]).
 //! - `serin_planner::plan`: pure decision (separate crate, no I/O).
 //! - [`execute`]: performs the plan's actions in order, writes the status difference last, records events.
+//! - [`routers`]: caches of Services and traffic-router objects (their changes trigger the Rollouts using them),
+//!   and the release of Services whose Rollout was deleted.
 //! - [`reconcile`]: ties them together and sorts failures (conflict: requeue at once; other: per-object backoff).
 
 pub mod analysis;
@@ -17,6 +19,7 @@ pub mod freshness;
 pub mod health;
 pub mod observe;
 pub mod reconcile;
+pub mod routers;
 pub mod telemetry;
 pub mod watch;
 

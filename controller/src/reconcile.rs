@@ -81,12 +81,14 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Rollout>>, ctx: Arc<Context>) -
     let pods = observe::pods(rollout, &replica_sets, &ctx.pods);
     let templates = observe::analysis_templates(rollout, &ctx.analysis_templates);
     let cluster_templates = observe::cluster_analysis_templates(rollout, &ctx.cluster_analysis_templates);
+    let routing = ctx.routers.snapshot(rollout);
     let observed = Observed {
         rollout,
         replica_sets: &replica_sets,
         pods: &pods,
         analysis_runs: &analysis_runs,
         templates: Templates { namespaced: &templates, cluster: &cluster_templates },
+        routing: routing.objects(),
     };
     let plan = serin_planner::plan(&observed, Timestamp::now());
     let written = execute::execute(&ctx, rollout, &plan).await?;

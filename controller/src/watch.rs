@@ -143,6 +143,11 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     let rollout_config = watcher::Config::default().labels(&instance).any_semantic();
     let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream).owns_shared_stream(rollout_run_subscriber);
     let rollout_store = controller.store();
+    // Services and router objects: their changes trigger the Rollouts that reference them.
+    let (router_caches, mut router_triggers, router_tasks) = crate::routers::start(&client, namespace, rollout_store.clone());
+    let controller = controller.reconcile_on(futures::stream::poll_fn(move |cx| router_triggers.poll_recv(cx)));
+    let release_task =
+        tokio::spawn(crate::routers::release_orphaned_services(client.clone(), router_caches.services.clone(), rollout_store.clone()));
 
     let readiness = Readiness::default();
     if let Some(addr) = settings.health_addr {
@@ -154,6 +159,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         let (rs_store, pod_store, readiness) = (rs_store.clone(), pod_store.clone(), readiness.clone());
         let (run_store, template_store, cluster_template_store) =
             (run_store.clone(), template_store.clone(), cluster_template_store.clone());
+        let (service_store, ingress_store) = (router_caches.services.clone(), router_caches.ingresses.clone());
         tokio::spawn(async move {
             if rollout_store.wait_until_ready().await.is_ok()
                 && rs_store.wait_until_ready().await.is_ok()
@@ -161,6 +167,8 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
                 && run_store.wait_until_ready().await.is_ok()
                 && template_store.wait_until_ready().await.is_ok()
                 && cluster_template_store.wait_until_ready().await.is_ok()
+                && service_store.wait_until_ready().await.is_ok()
+                && ingress_store.wait_until_ready().await.is_ok()
             {
                 info!("caches synced");
                 readiness.set_ready();
@@ -176,6 +184,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         analysis_runs: run_store.clone(),
         analysis_templates: template_store,
         cluster_analysis_templates: cluster_template_store,
+        routers: router_caches,
         recorder: Recorder::new(client.clone(), reporter.clone()),
         freshness: crate::freshness::Freshness::default(),
         failures: crate::context::Failures::default(),
@@ -225,6 +234,10 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     run_task.abort();
     template_task.abort();
     cluster_template_task.abort();
+    release_task.abort();
+    for task in router_tasks {
+        task.abort();
+    }
     info!("stopped");
     Ok(())
 }

@@ -19,7 +19,7 @@
 //! - A pause step is over when `now >= start + duration` (Argo: strictly after), so a requeue at the expiry
 //!   instant completes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,10 +40,15 @@ use crate::phase::rollout_phase;
 use crate::plan::{Action, Event, Observed, Plan, PodInfo, seconds};
 use crate::pod_hash::fnv32a_safe_encoded;
 use crate::replicas::{self, CanaryInput, OtherReplicaSet, ReplicaPlan, ReplicaSetCounts};
+use crate::traffic::RouterObjects;
+use crate::validate::SpecError;
+
+mod analysis_runs;
+mod traffic;
+
+pub use traffic::{DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 
 /// `progressDeadlineSeconds` when unset.
-mod analysis_runs;
-
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 /// `revisionHistoryLimit` when unset.
 pub const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
@@ -198,6 +203,11 @@ struct Ctx<'a> {
     templates: Templates<'a>,
     /// The current step's AnalysisRun after this reconcile's analysis pass (decides an analysis step's completion).
     step_run: Option<analysis_runs::Current<'a>>,
+    /// Services and router objects of the namespace.
+    routing_objects: RouterObjects<'a>,
+    /// Older ReplicaSets the router-aware scale-down keeps for now (a Service selects them, or their scale-down
+    /// delay runs).
+    held: BTreeSet<String>,
     pause: PauseChanges,
     actions: Vec<Action>,
     events: Vec<Event>,
@@ -213,8 +223,11 @@ pub(crate) fn plan(observed: &Observed<'_>, pod_hash: &str, now: Timestamp) -> P
         return Plan { actions: Vec::new(), status: rollout.status.clone().unwrap_or_default(), events: Vec::new(), requeue_after: None };
     };
     let mut ctx = Ctx::new(observed, canary, pod_hash, now);
-    ctx.run();
-    ctx.into_plan()
+    match ctx.run() {
+        Ok(()) => ctx.into_plan(),
+        // A reference the routers cannot resolve: report it and touch nothing.
+        Err(errors) => crate::plan::invalid_spec(rollout, &errors, now),
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -260,6 +273,8 @@ impl<'a> Ctx<'a> {
             analysis_runs: observed.analysis_runs,
             templates: observed.templates,
             step_run: None,
+            routing_objects: observed.routing,
+            held: BTreeSet::new(),
             pause: PauseChanges::default(),
             actions,
             events: Vec::new(),
@@ -306,7 +321,7 @@ impl<'a> Ctx<'a> {
         self.new_rs.as_ref().map_or_else(|| format!("{}-{}", self.rollout_name(), self.pod_hash), |rs| rs.name.to_owned())
     }
 
-    fn run(&mut self) {
+    fn run(&mut self) -> Result<(), Vec<SpecError>> {
         if self.rollout.spec.replicas.is_none() {
             self.actions.push(Action::DefaultReplicas);
         }
@@ -315,11 +330,13 @@ impl<'a> Ctx<'a> {
             self.reset(&mut status);
             self.ensure_new_replica_set(&mut status, true);
             self.persist(status);
-            return;
+            return Ok(());
         }
         let created = self.ensure_new_replica_set(&mut status, false);
         self.restart_pods(&mut status);
         self.cleanup_history();
+        self.reconcile_traffic(&mut status)?;
+        self.plan_scale_down_delays();
         let scaled = created || self.scale_replica_sets();
         if !scaled {
             self.reconcile_pause_step();
@@ -327,6 +344,7 @@ impl<'a> Ctx<'a> {
         self.reconcile_analysis_runs(&mut status);
         self.step_status(&mut status);
         self.persist(status);
+        Ok(())
     }
 
     /// Argo's `calculateBaseStatus` plus the canary fields of `syncRolloutStatusCanary`.
@@ -470,7 +488,22 @@ impl<'a> Ctx<'a> {
     fn initial_size(&self) -> i32 {
         let mut input = self.canary_input();
         input.canary = Some(ReplicaSetCounts::new(self.new_rs_name(), 0, 0));
-        replicas::basic_canary(&input).canary
+        match self.traffic_scaling() {
+            Some(routing) => replicas::traffic_routed_canary(&input, &routing).canary,
+            None => replicas::basic_canary(&input).canary,
+        }
+    }
+
+    /// The controller owner reference to the Rollout, for the objects it creates.
+    fn owner_reference(&self) -> OwnerReference {
+        OwnerReference {
+            api_version: format!("{}/{}", serin_api::GROUP, serin_api::VERSION),
+            kind: "Rollout".to_owned(),
+            name: self.rollout_name().to_owned(),
+            uid: self.rollout.metadata.uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
     }
 
     fn desired_replica_set(&self, revision: i64, size: i32) -> ReplicaSet {
@@ -489,14 +522,7 @@ impl<'a> Ctx<'a> {
                 namespace: rollout.metadata.namespace.clone(),
                 labels,
                 annotations: Some(annotations),
-                owner_references: Some(vec![OwnerReference {
-                    api_version: format!("{}/{}", serin_api::GROUP, serin_api::VERSION),
-                    kind: "Rollout".to_owned(),
-                    name: self.rollout_name().to_owned(),
-                    uid: rollout.metadata.uid.clone().unwrap_or_default(),
-                    controller: Some(true),
-                    block_owner_deletion: Some(true),
-                }]),
+                owner_references: Some(vec![self.owner_reference()]),
                 ..ObjectMeta::default()
             },
             spec: Some(ReplicaSetSpec {
@@ -586,12 +612,22 @@ impl<'a> Ctx<'a> {
             current_pod_hash: self.pod_hash,
             canary: self.new_rs.as_ref().map(Rs::counts),
             stable: self.stable_rs.as_ref().map(Rs::counts),
-            others: self.others.iter().map(|rs| OtherReplicaSet::new(rs.name, rs.revision, rs.spec_replicas, rs.available)).collect(),
+            others: self
+                .others
+                .iter()
+                .map(|rs| OtherReplicaSet {
+                    hold: self.held.contains(rs.name),
+                    ..OtherReplicaSet::new(rs.name, rs.revision, rs.spec_replicas, rs.available)
+                })
+                .collect(),
         }
     }
 
     fn replica_plan(&self) -> ReplicaPlan {
-        replicas::basic_canary(&self.canary_input())
+        match self.traffic_scaling() {
+            Some(routing) => replicas::traffic_routed_canary(&self.canary_input(), &routing),
+            None => replicas::basic_canary(&self.canary_input()),
+        }
     }
 
     fn stable_apart(&self) -> bool {
@@ -618,7 +654,8 @@ impl<'a> Ctx<'a> {
             return true;
         }
         if let Some(new) = self.new_rs.clone()
-            && self.scale(&new, plan.canary)
+            && let size = self.aborted_canary_size(&new, plan.canary)
+            && self.scale(&new, size)
         {
             return true;
         }
@@ -698,7 +735,9 @@ impl<'a> Ctx<'a> {
         } else if self.stable_rs.is_none() {
             return false;
         }
-        self.others.iter().map(|rs| rs.available).sum::<i32>() == 0
+        // Without a router every older pod takes traffic; with one, older ReplicaSets waiting out their scale-down
+        // delay take none.
+        self.routing().is_some() || self.others.iter().map(|rs| rs.available).sum::<i32>() == 0
     }
 
     /// Argo's `completedCurrentCanaryStep`.

@@ -18,6 +18,7 @@ use serin_api::{AnalysisRun, Rollout, RolloutStatus};
 use crate::analysis::build::Templates;
 use crate::conditions::{self, INVALID_SPEC_REASON};
 use crate::phase::rollout_phase;
+use crate::traffic::{RouterObjects, RouterWrite};
 use crate::validate::{SpecError, invalid_spec_message, unsupported_features, validate_rollout};
 use crate::{canary, pod_hash};
 
@@ -36,6 +37,9 @@ pub struct Observed<'a> {
     pub analysis_runs: &'a [Arc<AnalysisRun>],
     /// The analysis templates the Rollout may reference.
     pub templates: Templates<'a>,
+    /// The Services and traffic-router objects of the Rollout's namespace (only needed with `canaryService`,
+    /// `stableService` or `trafficRouting`).
+    pub routing: RouterObjects<'a>,
 }
 
 /// What the planner needs to know of a pod: enough to restart pods created before `spec.restartAt`.
@@ -135,6 +139,32 @@ pub enum Action {
         /// Its uid, as a deletion precondition.
         uid: String,
     },
+    /// Narrow a Service's selector to one ReplicaSet (`rollouts-pod-template-hash`) and mark it managed by the
+    /// Rollout.
+    SelectService {
+        /// The Service.
+        name: String,
+        /// The pod-template hash to select.
+        hash: String,
+        /// Observed `resourceVersion`, a precondition.
+        resource_version: String,
+    },
+    /// Give a Service the Rollout no longer references its full selector back (hash and mark removed).
+    ReleaseService {
+        /// The Service.
+        name: String,
+        /// Observed `resourceVersion`, a precondition.
+        resource_version: String,
+    },
+    /// Write a traffic-router object (weights, managed routes, the NGINX canary Ingress).
+    WriteRouter(RouterWrite),
+    /// Set (or remove, with `None`) a ReplicaSet's `scale-down-deadline` annotation.
+    SetScaleDownDeadline {
+        /// The ReplicaSet.
+        name: String,
+        /// RFC 3339 instant after which it is scaled down.
+        deadline: Option<String>,
+    },
 }
 
 /// A Kubernetes Event to record on the Rollout (`kubectl describe rollout` shows them).
@@ -199,7 +229,7 @@ fn pod_hash_error_path(err: &pod_hash::PodHashError) -> String {
 
 /// The plan for an invalid Rollout: the `InvalidSpec` condition (replaced when the reason changes), the observed
 /// generation and the phase; no other field and no object is touched.
-fn invalid_spec(rollout: &Rollout, errors: &[SpecError], now: Timestamp) -> Plan {
+pub(crate) fn invalid_spec(rollout: &Rollout, errors: &[SpecError], now: Timestamp) -> Plan {
     let stamp = seconds(now);
     let mut status = rollout.status.clone().unwrap_or_default();
     let name = rollout.metadata.name.as_deref().unwrap_or_default();

@@ -40,6 +40,8 @@ pub enum ErrorKind {
     Internal,
     /// `Not implemented`: valid for Argo Rollouts, but this version of Serin cannot run it yet.
     NotImplemented,
+    /// A reference to another object that cannot be resolved (the detail says why).
+    Unresolved,
 }
 
 /// One invalid field of a Rollout spec.
@@ -62,6 +64,11 @@ impl SpecError {
         Self { path: path.into(), kind: ErrorKind::Invalid(value.into()), detail: detail.into() }
     }
 
+    /// A reference (to a Service, a route) that cannot be resolved.
+    pub fn unresolved(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { path: path.into(), kind: ErrorKind::Unresolved, detail: detail.into() }
+    }
+
     /// A field Argo accepts that this version of Serin does not run yet.
     pub fn not_implemented(path: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { path: path.into(), kind: ErrorKind::NotImplemented, detail: detail.into() }
@@ -76,6 +83,7 @@ impl fmt::Display for SpecError {
             ErrorKind::Unsupported(v) => write!(f, "{}: Unsupported value: {v}", self.path)?,
             ErrorKind::Internal => write!(f, "{}: Internal error", self.path)?,
             ErrorKind::NotImplemented => write!(f, "{}: Not implemented", self.path)?,
+            ErrorKind::Unresolved => write!(f, "{}", self.path)?,
         }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;
@@ -167,11 +175,6 @@ pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
     }
     let Some(canary) = strategy.and_then(|s| s.canary.as_ref()) else { return errs };
     let optional = [
-        // Argo points these Services at the stable/canary pods even without a router; ignoring them would leave
-        // the stable Service selecting scaled-down pods, so they are held until selector switching lands.
-        ("stableService", canary.stable_service.is_some(), "stableService (selector switching)"),
-        ("canaryService", canary.canary_service.is_some(), "canaryService (selector switching)"),
-        ("trafficRouting", canary.traffic_routing.is_some(), "traffic routing"),
         ("antiAffinity", canary.anti_affinity.is_some(), "antiAffinity"),
         ("canaryMetadata", canary.canary_metadata.is_some(), "canaryMetadata"),
         ("stableMetadata", canary.stable_metadata.is_some(), "stableMetadata"),
@@ -191,7 +194,96 @@ pub fn unsupported_features(rollout: &Rollout) -> Vec<SpecError> {
             note(&format!("{path}.plugin"), "the plugin step");
         }
     }
+    if let Some(tr) = &canary.traffic_routing {
+        unsupported_routers(&mut errs, canary, tr);
+    }
     errs
+}
+
+/// Routers Serin does not drive, and steps a configured router cannot express.
+fn unsupported_routers(errs: &mut Vec<SpecError>, canary: &CanaryStrategy, tr: &RolloutTrafficRouting) {
+    const BASE: &str = "spec.strategy.canary.trafficRouting";
+    const LATER: &str =
+        "is not supported by Serin; supported routers: gatewayAPI (or the argoproj-labs/gatewayAPI plugin), istio, nginx, traefik";
+    let others = [
+        ("alb", tr.alb.is_some()),
+        ("smi", tr.smi.is_some()),
+        ("ambassador", tr.ambassador.is_some()),
+        ("appMesh", tr.app_mesh.is_some()),
+        ("apisix", tr.apisix.is_some()),
+    ];
+    for (field, set) in others {
+        if set {
+            errs.push(SpecError::not_implemented(format!("{BASE}.{field}"), format!("the {field} router {LATER}")));
+        }
+    }
+    for name in tr.plugins.keys().filter(|n| n.as_str() != serin_api::rollout::traffic_routing::GATEWAY_API_PLUGIN) {
+        errs.push(SpecError::not_implemented(format!("{BASE}.plugins[{name:?}]"), format!("the traffic router plugin {name:?} {LATER}")));
+    }
+    if let Some(istio) = &tr.istio
+        && istio.virtual_service.is_none()
+        && istio.virtual_services.is_empty()
+    {
+        errs.push(SpecError::required(format!("{BASE}.istio.virtualService"), "one of virtualService or virtualServices is required"));
+    }
+    if let Some(nginx) = &tr.nginx
+        && nginx.stable_ingress.as_deref().is_none_or(str::is_empty)
+        && nginx.stable_ingresses.is_empty()
+    {
+        errs.push(SpecError::required(format!("{BASE}.nginx.stableIngress"), "one of stableIngress or stableIngresses is required"));
+    }
+    if let Some(gw) = &tr.gateway_api
+        && tr.plugins.contains_key(serin_api::rollout::traffic_routing::GATEWAY_API_PLUGIN)
+    {
+        errs.push(SpecError::invalid(
+            format!("{BASE}.gatewayAPI"),
+            rendered(gw),
+            "set either gatewayAPI or the argoproj-labs/gatewayAPI plugin, not both",
+        ));
+    }
+    // Every configured router gets the same header and mirror routes; one that cannot express them would send
+    // matching requests elsewhere than the others do.
+    for (i, step) in canary.steps.iter().enumerate() {
+        let path = format!("spec.strategy.steps[{i}]");
+        if step.set_header_route.is_some() {
+            if tr.traefik.is_some() {
+                errs.push(SpecError::invalid(
+                    format!("{path}.setHeaderRoute"),
+                    "",
+                    "the traefik router (a weighted TraefikService) cannot route by header",
+                ));
+            }
+            if let Some(hr) = &step.set_header_route
+                && tr.nginx.is_some()
+                && hr.match_.len() > 1
+            {
+                errs.push(SpecError::invalid(
+                    format!("{path}.setHeaderRoute.match"),
+                    rendered(&hr.match_),
+                    "the nginx router can route by one header only",
+                ));
+            }
+        }
+        if step.set_mirror_route.is_some() {
+            for (field, set) in [("nginx", tr.nginx.is_some()), ("traefik", tr.traefik.is_some())] {
+                if set {
+                    errs.push(SpecError::invalid(
+                        format!("{path}.setMirrorRoute"),
+                        "",
+                        format!("the {field} router cannot mirror traffic"),
+                    ));
+                }
+            }
+        }
+    }
+    let header_steps = canary.steps.iter().filter(|s| s.set_header_route.as_ref().is_some_and(|h| !h.match_.is_empty())).count();
+    if tr.nginx.is_some() && header_steps > 0 && tr.managed_routes.len() > 1 {
+        errs.push(SpecError::invalid(
+            format!("{BASE}.managedRoutes"),
+            rendered(&tr.managed_routes),
+            "the nginx router can hold one header route at a time: list one managed route",
+        ));
+    }
 }
 
 /// Validates a Rollout's spec. An empty result means the spec is valid.
@@ -342,7 +434,9 @@ fn validate_anti_affinity(errs: &mut Vec<SpecError>, anti: Option<&AntiAffinity>
 
 /// Argo's `requireCanaryStableServices`: routers that address the canary and stable pods through two Services.
 fn routing_needs_services(canary: &CanaryStrategy, tr: &RolloutTrafficRouting) -> bool {
-    (tr.alb.is_some() && canary.ping_pong.is_none())
+    tr.gateway_api.is_some()
+        || tr.plugins.contains_key(serin_api::rollout::traffic_routing::GATEWAY_API_PLUGIN)
+        || (tr.alb.is_some() && canary.ping_pong.is_none())
         || tr.istio.as_ref().is_some_and(|i| i.destination_rule.is_none())
         || tr.smi.is_some()
         || tr.apisix.is_some()
@@ -418,6 +512,7 @@ fn validate_canary(errs: &mut Vec<SpecError>, rollout: &Rollout, canary: &Canary
             if let Some(max) = tr.max_traffic_weight
                 && tr.nginx.is_none()
                 && tr.plugins.is_empty()
+                && tr.gateway_api.is_none()
             {
                 errs.push(SpecError::invalid("spec.strategy.trafficRouting.maxTrafficWeight", max.to_string(), MAX_WEIGHT_NGINX_PLUGINS));
             }
@@ -509,7 +604,15 @@ fn validate_step(errs: &mut Vec<SpecError>, rollout: &Rollout, canary: &CanarySt
         errs.push(SpecError::required("spec.strategy.trafficRouting", SET_CANARY_SCALE_NEEDS_ROUTING));
     }
     if let Some(hr) = &step.set_header_route {
-        let capable = routing.filter(|tr| tr.istio.is_some() || tr.alb.is_some() || tr.apisix.is_some() || !tr.plugins.is_empty());
+        // Serin adds nginx (canary-by-header) and the native gatewayAPI router to Argo's list.
+        let capable = routing.filter(|tr| {
+            tr.istio.is_some()
+                || tr.alb.is_some()
+                || tr.apisix.is_some()
+                || !tr.plugins.is_empty()
+                || tr.nginx.is_some()
+                || tr.gateway_api.is_some()
+        });
         match capable {
             None => errs.push(SpecError::invalid(format!("{path}.setHeaderRoute"), rendered(hr), SET_HEADER_ROUTE_NEEDS_ROUTING)),
             Some(tr) => {
@@ -530,7 +633,7 @@ fn validate_step(errs: &mut Vec<SpecError>, rollout: &Rollout, canary: &CanarySt
         }
     }
     if let Some(mr) = &step.set_mirror_route {
-        if routing.is_none_or(|tr| tr.istio.is_none() && tr.plugins.is_empty()) {
+        if routing.is_none_or(|tr| tr.istio.is_none() && tr.plugins.is_empty() && tr.gateway_api.is_none()) {
             errs.push(SpecError::invalid(format!("{path}.setMirrorRoute"), rendered(mr), SET_MIRROR_ROUTE_NEEDS_ROUTING));
         }
         for (j, m) in mr.match_.iter().enumerate() {

@@ -265,7 +265,7 @@ pub struct Capabilities {
 pub fn patch_between<T: Serialize>(kind: RouterKind, name: &str, resource_version: &str, before: &T, after: &T) -> Option<RouterWrite> {
     let before = serde_json::to_value(before).ok()?;
     let after = serde_json::to_value(after).ok()?;
-    let diff = json_patch::diff(&before, &after);
+    let diff = json_patch_kube::diff(&before, &after);
     if diff.0.is_empty() {
         return None;
     }
@@ -277,4 +277,59 @@ pub fn patch_between<T: Serialize>(kind: RouterKind, name: &str, resource_versio
 /// Finds `name` among `objects` by `metadata.name`.
 pub fn by_name<'o, T: object::Named>(objects: &'o [Arc<T>], name: &str) -> Option<&'o T> {
     objects.iter().map(Arc::as_ref).find(|o| o.name() == name)
+}
+
+/// Whether `rollout` reads or writes the object `name` of `kind` in its namespace (so a change to that object
+/// must trigger it): its Services, its routers' objects, and the NGINX canary Ingresses it owns.
+pub fn references(rollout: &serin_api::Rollout, kind: RouterKind, name: &str) -> bool {
+    let Some(canary) = rollout.spec.strategy.as_ref().and_then(|s| s.canary.as_ref()) else { return false };
+    let routing = canary.traffic_routing.as_ref();
+    match kind {
+        RouterKind::Service => canary.canary_service.as_deref() == Some(name) || canary.stable_service.as_deref() == Some(name),
+        RouterKind::Ingress => routing.and_then(|r| r.nginx.as_ref()).is_some_and(|n| {
+            let rollout_name = rollout.metadata.name.as_deref().unwrap_or_default();
+            n.stable_ingress
+                .iter()
+                .chain(n.stable_ingresses.iter())
+                .any(|s| s == name || nginx::canary_ingress_name(rollout_name, s) == name)
+        }),
+        RouterKind::HttpRoute => routing
+            .and_then(gateway::config)
+            .and_then(Result::ok)
+            .is_some_and(|(c, path)| gateway::routes(&c, &path).iter().any(|(n, _, _)| *n == name)),
+        RouterKind::VirtualService => routing
+            .and_then(|r| r.istio.as_ref())
+            .is_some_and(|i| i.virtual_service.iter().chain(i.virtual_services.iter()).any(|v| v.name == name)),
+        RouterKind::DestinationRule => {
+            routing.and_then(|r| r.istio.as_ref()).and_then(|i| i.destination_rule.as_ref()).is_some_and(|d| d.name == name)
+        }
+        RouterKind::TraefikService => routing.and_then(|r| r.traefik.as_ref()).is_some_and(|t| t.weighted_traefik_service_name == name),
+    }
+}
+
+/// The router kinds a Rollout uses (Services included when it names any).
+pub fn kinds_used(rollout: &serin_api::Rollout) -> Vec<RouterKind> {
+    let Some(canary) = rollout.spec.strategy.as_ref().and_then(|s| s.canary.as_ref()) else { return Vec::new() };
+    let mut kinds = Vec::new();
+    if canary.canary_service.is_some() || canary.stable_service.is_some() || canary.traffic_routing.is_some() {
+        kinds.push(RouterKind::Service);
+    }
+    if let Some(routing) = &canary.traffic_routing {
+        if gateway::config(routing).is_some() {
+            kinds.push(RouterKind::HttpRoute);
+        }
+        if let Some(istio) = &routing.istio {
+            kinds.push(RouterKind::VirtualService);
+            if istio.destination_rule.is_some() {
+                kinds.push(RouterKind::DestinationRule);
+            }
+        }
+        if routing.nginx.is_some() {
+            kinds.push(RouterKind::Ingress);
+        }
+        if routing.traefik.is_some() {
+            kinds.push(RouterKind::TraefikService);
+        }
+    }
+    kinds
 }

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serin_api::labels::{DESIRED_REPLICAS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY};
+use serin_api::labels::{DESIRED_REPLICAS, MANAGED_BY_ROLLOUTS, POD_TEMPLATE_HASH, REVISION, REVISION_HISTORY, SCALE_DOWN_DEADLINE};
 use serin_api::rollout::status::{RolloutConditionType, RolloutPhase};
 use serin_api::{AnalysisRun, AnalysisTemplate, Rollout, RolloutStatus};
 use serin_planner::analysis::build::Templates;
+use serin_planner::traffic::{HttpRoute, RouterKind, RouterObjects, RouterWrite};
 use serin_planner::{Action, Observed, Plan, PodInfo, plan};
 
 /// A Rollout from inline YAML.
@@ -63,6 +65,12 @@ pub struct World {
     pub runs: Vec<AnalysisRun>,
     /// AnalysisTemplates in the namespace.
     pub templates: Vec<Arc<AnalysisTemplate>>,
+    /// Services in the namespace.
+    pub services: Vec<Service>,
+    /// HTTPRoutes in the namespace.
+    pub http_routes: Vec<HttpRoute>,
+    /// Every write to a Service or router, in order, as `Kind/name: <what>`.
+    pub traffic_log: Vec<String>,
     next_uid: u32,
 }
 
@@ -79,6 +87,9 @@ impl World {
             evicted: Vec::new(),
             runs: Vec::new(),
             templates: Vec::new(),
+            services: Vec::new(),
+            http_routes: Vec::new(),
+            traffic_log: Vec::new(),
             next_uid: 0,
         }
     }
@@ -91,7 +102,10 @@ impl World {
         let rss: Vec<Arc<ReplicaSet>> = self.rss.iter().cloned().map(Arc::new).collect();
         let runs: Vec<Arc<AnalysisRun>> = self.runs.iter().cloned().map(Arc::new).collect();
         let templates = Templates { namespaced: &self.templates, cluster: &[] };
-        plan(&Observed { rollout: &self.rollout, replica_sets: &rss, pods: &self.pods, analysis_runs: &runs, templates }, self.now)
+        let services: Vec<Arc<Service>> = self.services.iter().cloned().map(Arc::new).collect();
+        let http_routes: Vec<Arc<HttpRoute>> = self.http_routes.iter().cloned().map(Arc::new).collect();
+        let routing = RouterObjects { services: &services, http_routes: &http_routes, ..RouterObjects::default() };
+        plan(&Observed { rollout: &self.rollout, replica_sets: &rss, pods: &self.pods, analysis_runs: &runs, templates, routing }, self.now)
     }
 
     /// One reconcile: plan, apply every action and the status. Returns the plan.
@@ -173,6 +187,49 @@ impl World {
             }
             Action::TerminateAnalysisRun { name } => self.run_mut(name).spec.terminate = Some(true),
             Action::DeleteAnalysisRun { name, .. } => self.runs.retain(|r| r.metadata.name.as_deref() != Some(name)),
+            Action::SelectService { name, hash, resource_version } => {
+                let svc = self.services.iter_mut().find(|s| s.metadata.name.as_deref() == Some(name)).unwrap();
+                assert_eq!(svc.metadata.resource_version.as_deref(), Some(resource_version.as_str()), "stale Service write");
+                svc.spec.as_mut().unwrap().selector.get_or_insert_with(BTreeMap::new).insert(POD_TEMPLATE_HASH.into(), hash.clone());
+                svc.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(MANAGED_BY_ROLLOUTS.into(), "web".into());
+                bump(&mut svc.metadata.resource_version);
+                self.traffic_log.push(format!("Service/{name}: select {hash}"));
+            }
+            Action::ReleaseService { name, .. } => {
+                let svc = self.services.iter_mut().find(|s| s.metadata.name.as_deref() == Some(name)).unwrap();
+                svc.spec.as_mut().unwrap().selector.as_mut().unwrap().remove(POD_TEMPLATE_HASH);
+                svc.metadata.annotations.as_mut().unwrap().remove(MANAGED_BY_ROLLOUTS);
+                bump(&mut svc.metadata.resource_version);
+                self.traffic_log.push(format!("Service/{name}: release"));
+            }
+            Action::WriteRouter(RouterWrite::Patch { kind, name, patch }) => {
+                assert_eq!(*kind, RouterKind::HttpRoute, "only HTTPRoutes in the toy cluster");
+                let route = self.http_routes.iter_mut().find(|r| r.metadata.name.as_deref() == Some(name)).unwrap();
+                assert_eq!(patch[0]["value"].as_str(), route.metadata.resource_version.as_deref(), "stale router write");
+                let mut doc = serde_json::to_value(&*route).unwrap();
+                let patch: json_patch_kube::Patch = serde_json::from_value(patch.clone()).unwrap();
+                json_patch_kube::patch(&mut doc, &patch).unwrap();
+                *route = serde_json::from_value(doc).unwrap();
+                bump(&mut route.metadata.resource_version);
+                let weights: Vec<String> = route
+                    .spec
+                    .rules
+                    .iter()
+                    .flatten()
+                    .map(|r| format!("{:?}", r.backend_refs.iter().flatten().map(|b| b.weight.unwrap_or(1)).collect::<Vec<_>>()))
+                    .collect();
+                self.traffic_log.push(format!("HTTPRoute/{name}: {}", weights.join(" ")));
+            }
+            Action::WriteRouter(RouterWrite::Create { .. }) => panic!("no created router objects in the toy cluster"),
+            Action::SetScaleDownDeadline { name, deadline } => {
+                let rs = self.rs_mut(name);
+                let annotations = rs.metadata.annotations.get_or_insert_with(BTreeMap::new);
+                match deadline {
+                    Some(d) => annotations.insert(SCALE_DOWN_DEADLINE.into(), d.clone()),
+                    None => annotations.remove(SCALE_DOWN_DEADLINE),
+                };
+                self.traffic_log.push(format!("ReplicaSet/{name}: scale-down-deadline {deadline:?}"));
+            }
             Action::EvictPod { name } => {
                 let pod = self.pods.iter_mut().find(|p| &p.name == name).unwrap();
                 assert!(!pod.deleting, "evicted twice: {name}");
@@ -180,6 +237,40 @@ impl World {
                 self.evicted.push(name.clone());
             }
         }
+    }
+
+    /// Adds Services `web-stable` / `web-canary` and an HTTPRoute `web` splitting between them (100/0).
+    pub fn with_gateway(&mut self) {
+        for name in ["web-stable", "web-canary"] {
+            self.services.push(
+                serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": name, "namespace": "default", "resourceVersion": "1"},
+                    "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}
+                }))
+                .unwrap(),
+            );
+        }
+        self.http_routes.push(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "web", "namespace": "default", "resourceVersion": "1"},
+                "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
+                    {"name": "web-stable", "port": 80, "weight": 100}, {"name": "web-canary", "port": 80, "weight": 0}
+                ]}]}
+            }))
+            .unwrap(),
+        );
+    }
+
+    /// The canary weight in the HTTPRoute's first rule.
+    pub fn route_canary_weight(&self) -> i32 {
+        let rule = &self.http_routes[0].spec.rules.as_ref().unwrap()[0];
+        rule.backend_refs.iter().flatten().find(|b| b.name == "web-canary").and_then(|b| b.weight).unwrap()
+    }
+
+    /// The hash a Service selects.
+    pub fn service_hash(&self, name: &str) -> Option<String> {
+        let svc = self.services.iter().find(|s| s.metadata.name.as_deref() == Some(name)).unwrap();
+        svc.spec.as_ref()?.selector.as_ref()?.get(POD_TEMPLATE_HASH).cloned()
     }
 
     pub fn rs_mut(&mut self, name: &str) -> &mut ReplicaSet {
@@ -304,4 +395,9 @@ fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
     } else {
         *target = patch.clone();
     }
+}
+
+fn bump(rv: &mut Option<String>) {
+    let next = rv.as_deref().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
+    *rv = Some(next.to_string());
 }

@@ -1,0 +1,256 @@
+//! Caches of the objects traffic routing reads: Services, Ingresses, and the router CRDs (Gateway API HTTPRoute,
+//! Istio VirtualService and DestinationRule, Traefik TraefikService).
+//!
+//! - Each kind is watched once by a reflector; its changes trigger every Rollout that references the object
+//!   (through [`serin_planner::traffic::references`]), so a weight edited by hand is rendered back at once.
+//! - A router CRD may not be installed. Its API is looked up in discovery at start and every
+//!   [`DISCOVERY_INTERVAL`] after that until it is served; meanwhile the kind is reported as unserved, and a
+//!   Rollout that uses it gets `InvalidSpec` saying so instead of a watch failing in a loop.
+//! - Services marked `managed-by-rollouts` whose Rollout no longer exists get their full selector back (the
+//!   hash and the mark removed), checked every [`RELEASE_INTERVAL`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, Patch};
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use parking_lot::RwLock;
+use serde_json::json;
+use serin_api::Rollout;
+use serin_api::labels::{MANAGED_BY_ROLLOUTS, POD_TEMPLATE_HASH};
+use serin_planner::traffic::{DestinationRule, HttpRoute, RouterKind, RouterObjects, TraefikService, VirtualService, references};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// How often an unserved router API is looked up again.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
+/// How often Services of deleted Rollouts are looked for.
+pub const RELEASE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A Rollout to reconcile.
+pub type RolloutRef = ObjectRef<DeserializeGuard<Rollout>>;
+
+/// The router caches.
+#[derive(Clone)]
+pub struct RouterCaches {
+    /// Services.
+    pub services: Store<Service>,
+    /// Ingresses.
+    pub ingresses: Store<Ingress>,
+    /// Gateway API HTTPRoutes.
+    pub http_routes: Store<HttpRoute>,
+    /// Istio VirtualServices.
+    pub virtual_services: Store<VirtualService>,
+    /// Istio DestinationRules.
+    pub destination_rules: Store<DestinationRule>,
+    /// Traefik TraefikServices.
+    pub traefik_services: Store<TraefikService>,
+    /// Router kinds whose API is not served (yet).
+    pub unserved: Arc<RwLock<Vec<RouterKind>>>,
+}
+
+/// One namespace's router objects, owned, for [`RouterObjects`].
+#[derive(Default)]
+pub struct Snapshot {
+    services: Vec<Arc<Service>>,
+    ingresses: Vec<Arc<Ingress>>,
+    http_routes: Vec<Arc<HttpRoute>>,
+    virtual_services: Vec<Arc<VirtualService>>,
+    destination_rules: Vec<Arc<DestinationRule>>,
+    traefik_services: Vec<Arc<TraefikService>>,
+    unserved: Vec<RouterKind>,
+}
+
+impl Snapshot {
+    /// The planner's view.
+    pub fn objects(&self) -> RouterObjects<'_> {
+        RouterObjects {
+            services: &self.services,
+            ingresses: &self.ingresses,
+            http_routes: &self.http_routes,
+            virtual_services: &self.virtual_services,
+            destination_rules: &self.destination_rules,
+            traefik_services: &self.traefik_services,
+            unserved: &self.unserved,
+        }
+    }
+}
+
+fn in_namespace<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, namespace: Option<&str>) -> Vec<Arc<K>> {
+    store.state().into_iter().filter(|o| o.meta().namespace.as_deref() == namespace).collect()
+}
+
+impl RouterCaches {
+    /// The objects of the kinds `rollout` uses, in its namespace.
+    pub fn snapshot(&self, rollout: &Rollout) -> Snapshot {
+        let kinds = serin_planner::traffic::kinds_used(rollout);
+        let mut snapshot = Snapshot { unserved: self.unserved.read().clone(), ..Snapshot::default() };
+        if kinds.is_empty() {
+            return snapshot;
+        }
+        let ns = rollout.metadata.namespace.as_deref();
+        for kind in kinds {
+            match kind {
+                RouterKind::Service => snapshot.services = in_namespace(&self.services, ns),
+                RouterKind::Ingress => snapshot.ingresses = in_namespace(&self.ingresses, ns),
+                RouterKind::HttpRoute => snapshot.http_routes = in_namespace(&self.http_routes, ns),
+                RouterKind::VirtualService => snapshot.virtual_services = in_namespace(&self.virtual_services, ns),
+                RouterKind::DestinationRule => snapshot.destination_rules = in_namespace(&self.destination_rules, ns),
+                RouterKind::TraefikService => snapshot.traefik_services = in_namespace(&self.traefik_services, ns),
+            }
+        }
+        snapshot
+    }
+}
+
+/// Starts the router watches. Changes are mapped to the Rollouts (from `rollouts`) that reference the object and
+/// sent on the returned channel, for `Controller::reconcile_on`. Returns the caches, the receiver, and the tasks.
+pub fn start(
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: Store<DeserializeGuard<Rollout>>,
+) -> (RouterCaches, mpsc::Receiver<RolloutRef>, Vec<JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let unserved = Arc::new(RwLock::new(RouterKind::CUSTOM.to_vec()));
+    let mut tasks = Vec::new();
+    let ctx = WatchCtx { client: client.clone(), namespace: namespace.map(str::to_owned), rollouts, tx, unserved: unserved.clone() };
+    let services = ctx.watch::<Service>(RouterKind::Service, false, &mut tasks);
+    let ingresses = ctx.watch::<Ingress>(RouterKind::Ingress, false, &mut tasks);
+    let http_routes = ctx.watch::<HttpRoute>(RouterKind::HttpRoute, true, &mut tasks);
+    let virtual_services = ctx.watch::<VirtualService>(RouterKind::VirtualService, true, &mut tasks);
+    let destination_rules = ctx.watch::<DestinationRule>(RouterKind::DestinationRule, true, &mut tasks);
+    let traefik_services = ctx.watch::<TraefikService>(RouterKind::TraefikService, true, &mut tasks);
+    let caches = RouterCaches { services, ingresses, http_routes, virtual_services, destination_rules, traefik_services, unserved };
+    (caches, rx, tasks)
+}
+
+#[derive(Clone)]
+struct WatchCtx {
+    client: Client,
+    namespace: Option<String>,
+    rollouts: Store<DeserializeGuard<Rollout>>,
+    tx: mpsc::Sender<RolloutRef>,
+    unserved: Arc<RwLock<Vec<RouterKind>>>,
+}
+
+impl WatchCtx {
+    /// A reflector for `kind`; for a custom kind, started once discovery shows its API served.
+    fn watch<K>(&self, kind: RouterKind, custom: bool, tasks: &mut Vec<JoinHandle<()>>) -> Store<K>
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (store, writer) = reflector::store::<K>();
+        let ctx = self.clone();
+        tasks.push(tokio::spawn(async move {
+            if custom {
+                ctx.wait_until_served(kind).await;
+            }
+            let api: Api<K> = match &ctx.namespace {
+                Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+                None => Api::all(ctx.client.clone()),
+            };
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+                .reflect(writer)
+                .touched_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let Ok(object) = event else { continue };
+                ctx.trigger(kind, &object).await;
+            }
+        }));
+        store
+    }
+
+    async fn wait_until_served(&self, kind: RouterKind) {
+        let mut logged = false;
+        loop {
+            match self.client.list_api_group_resources(&kind.api_version()).await {
+                Ok(list) if list.resources.iter().any(|r| r.name == kind.plural()) => {
+                    self.unserved.write().retain(|k| *k != kind);
+                    info!(kind = kind.kind(), api = %kind.api_version(), "router API served; watching it");
+                    return;
+                }
+                Ok(_) | Err(kube::Error::Api(_)) => {
+                    if !logged {
+                        info!(kind = kind.kind(), api = %kind.api_version(), "router API not served; Rollouts using it are reported invalid until it is");
+                        logged = true;
+                    }
+                }
+                Err(err) => warn!(kind = kind.kind(), error = %err, "router API discovery failed"),
+            }
+            tokio::time::sleep(DISCOVERY_INTERVAL).await;
+        }
+    }
+
+    /// Sends every Rollout in the object's namespace that references it (or owns it) to the controller.
+    async fn trigger<K: Resource>(&self, kind: RouterKind, object: &K) {
+        let meta = object.meta();
+        let name = meta.name.as_deref().unwrap_or_default();
+        let namespace = meta.namespace.as_deref();
+        let owners: Vec<&str> = meta.owner_references.iter().flatten().filter(|o| o.kind == "Rollout").map(|o| o.uid.as_str()).collect();
+        let managed_by = meta.annotations.as_ref().and_then(|a| a.get(MANAGED_BY_ROLLOUTS));
+        for guarded in self.rollouts.state() {
+            let Ok(rollout) = &guarded.0 else { continue };
+            if rollout.metadata.namespace.as_deref() != namespace {
+                continue;
+            }
+            let owned = rollout.metadata.uid.as_deref().is_some_and(|uid| owners.contains(&uid));
+            let marked = managed_by.is_some_and(|m| Some(m.as_str()) == rollout.metadata.name.as_deref());
+            if owned || marked || references(rollout, kind, name) {
+                let _ = self.tx.send(ObjectRef::from_obj(guarded.as_ref())).await;
+            }
+        }
+    }
+}
+
+/// Gives Services marked by a Rollout that no longer exists their full selector back, every
+/// [`RELEASE_INTERVAL`], once the Rollout cache is ready.
+pub async fn release_orphaned_services(client: Client, services: Store<Service>, rollouts: Store<DeserializeGuard<Rollout>>) {
+    if rollouts.wait_until_ready().await.is_err() || services.wait_until_ready().await.is_err() {
+        return;
+    }
+    loop {
+        for service in services.state() {
+            let Some(owner) = service.metadata.annotations.as_ref().and_then(|a| a.get(MANAGED_BY_ROLLOUTS)) else { continue };
+            let namespace = service.namespace().unwrap_or_default();
+            let exists = rollouts.state().iter().any(|r| match &r.0 {
+                Ok(ro) => {
+                    ro.metadata.namespace.as_deref() == Some(namespace.as_str()) && ro.metadata.name.as_deref() == Some(owner.as_str())
+                }
+                Err(invalid) => {
+                    invalid.metadata.namespace.as_deref() == Some(namespace.as_str())
+                        && invalid.metadata.name.as_deref() == Some(owner.as_str())
+                }
+            });
+            if exists {
+                continue;
+            }
+            let name = service.name_any();
+            let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
+            let patch = json!({
+                "metadata": {"resourceVersion": service.metadata.resource_version, "annotations": {MANAGED_BY_ROLLOUTS: null}},
+                "spec": {"selector": {POD_TEMPLATE_HASH: null}},
+            });
+            match api.patch(&name, &crate::execute::patch_params(), &Patch::Merge(&patch)).await {
+                Ok(_) => info!(service = %name, namespace = %namespace, rollout = %owner, "released Service of a deleted Rollout"),
+                Err(err) => warn!(service = %name, error = %err, "releasing Service of a deleted Rollout"),
+            }
+        }
+        tokio::time::sleep(RELEASE_INTERVAL).await;
+    }
+}
