@@ -221,7 +221,7 @@ impl WatchCtx {
 /// Gives Services marked by a Rollout that no longer exists their full selector back, every
 /// [`RELEASE_INTERVAL`], once the Rollout cache is ready.
 pub async fn release_orphaned_services(client: Client, services: Store<Service>, rollouts: Store<DeserializeGuard<Rollout>>) {
-    if rollouts.wait_until_ready().await.is_err() || services.wait_until_ready().await.is_err() {
+    if !crate::watch::until_ready(&rollouts).await || !crate::watch::until_ready(&services).await {
         return;
     }
     loop {

@@ -104,6 +104,23 @@ where
     (store, tokio::spawn(stream))
 }
 
+/// Waits until `store` has seen its first full list; false if its writer is gone.
+///
+/// `Store::wait_until_ready` keeps only the waker of the last task that polled it, so with several waiters (the
+/// controller's applier, the readiness probe, the Service release loop) the others may never be woken. Polling it
+/// again every 100 ms sidesteps that: once the store is ready, any poll sees it.
+pub(crate) async fn until_ready<K>(store: &reflector::Store<K>) -> bool
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
+            return result.is_ok();
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` completes, then finishes in-flight reconciles and returns.
 pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> Result<(), RunError> {
     let namespace = settings.namespace.as_deref();
@@ -161,14 +178,14 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
             (run_store.clone(), template_store.clone(), cluster_template_store.clone());
         let (service_store, ingress_store) = (router_caches.services.clone(), router_caches.ingresses.clone());
         tokio::spawn(async move {
-            if rollout_store.wait_until_ready().await.is_ok()
-                && rs_store.wait_until_ready().await.is_ok()
-                && pod_store.wait_until_ready().await.is_ok()
-                && run_store.wait_until_ready().await.is_ok()
-                && template_store.wait_until_ready().await.is_ok()
-                && cluster_template_store.wait_until_ready().await.is_ok()
-                && service_store.wait_until_ready().await.is_ok()
-                && ingress_store.wait_until_ready().await.is_ok()
+            if until_ready(&rollout_store).await
+                && until_ready(&rs_store).await
+                && until_ready(&pod_store).await
+                && until_ready(&run_store).await
+                && until_ready(&template_store).await
+                && until_ready(&cluster_template_store).await
+                && until_ready(&service_store).await
+                && until_ready(&ingress_store).await
             {
                 info!("caches synced");
                 readiness.set_ready();

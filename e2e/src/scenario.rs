@@ -18,6 +18,15 @@ use tokio::task::JoinHandle;
 use crate::harness::{Cluster, eventually, real_cluster, wait_timeout};
 
 const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/crds");
+/// CRDs of the traffic routers (Gateway API, Istio, Traefik) for kube-sim.
+const ROUTER_CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
+/// The router CRDs a routed scenario needs.
+const ROUTER_CRD_NAMES: [&str; 4] = [
+    "httproutes.gateway.networking.k8s.io",
+    "virtualservices.networking.istio.io",
+    "destinationrules.networking.istio.io",
+    "traefikservices.traefik.io",
+];
 
 /// The image of [`rollout_manifest`]'s pods; pullable on a real cluster.
 pub const IMAGE_V1: &str = "registry.k8s.io/pause:3.9";
@@ -65,6 +74,23 @@ pub fn spawn_controller(client: kube::Client, settings: serin_controller::Settin
     (stop, task)
 }
 
+/// Installs the router CRDs of `e2e/crds` on kube-sim; on a real cluster, checks that they are installed.
+pub fn install_router_crds(cluster: &Cluster) -> Result<()> {
+    if real_cluster() {
+        for crd in ROUTER_CRD_NAMES {
+            cluster.kubectl_ok(&["get", "crd", crd]).with_context(|| format!("routed scenarios need the CRD {crd} installed"))?;
+        }
+        return Ok(());
+    }
+    for file in ["gateway-api.yaml", "istio.yaml", "traefik.yaml"] {
+        cluster.kubectl_ok(&["apply", "-f", &format!("{ROUTER_CRDS}/{file}")])?;
+    }
+    for crd in ROUTER_CRD_NAMES {
+        cluster.kubectl_ok(&["wait", "--for=condition=Established", &format!("crd/{crd}"), "--timeout=20s"])?;
+    }
+    Ok(())
+}
+
 /// A cluster with Serin's CRDs and a running controller.
 pub struct Scenario {
     /// The cluster and the test namespace.
@@ -78,7 +104,20 @@ impl Scenario {
     /// Starts the cluster, installs the CRDs (kube-sim only: on a real cluster they must be installed already),
     /// and starts the controller.
     pub async fn start(test: &str) -> Result<Self> {
+        Self::start_with(test, false).await
+    }
+
+    /// As [`Scenario::start`], with the traffic routers' CRDs (Gateway API, Istio, Traefik) installed before the
+    /// controller starts. On a real cluster they must be installed already (the scenario fails saying which).
+    pub async fn start_routed(test: &str) -> Result<Self> {
+        Self::start_with(test, true).await
+    }
+
+    async fn start_with(test: &str, routers: bool) -> Result<Self> {
         let cluster = Cluster::new(test).await?;
+        if routers {
+            install_router_crds(&cluster)?;
+        }
         if real_cluster() {
             cluster
                 .kubectl_ok(&["get", "crd", "rollouts.argoproj.io"])

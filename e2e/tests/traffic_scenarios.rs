@@ -1,0 +1,403 @@
+//! Traffic-routing scenarios: the controller against the cluster (kube-sim with the router CRDs, or a real cluster
+//! with them installed), one per router, plus the ordering guarantees: weights written in step order, the stable
+//! Service switched at the end, the old stable scaled down only after its delay, an abort that returns traffic to
+//! stable before the canary shrinks, dynamicStableScale keeping capacity, and invalid references.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use parking_lot::Mutex;
+use serde_json::Value;
+use serin_api::rollout::status::RolloutPhase;
+use serin_e2e::harness::{eventually, wait_timeout};
+use serin_e2e::scenario::{IMAGE_V1, IMAGE_V2, Scenario};
+
+const SERVICES: &str = r"apiVersion: v1
+kind: Service
+metadata: {name: web-stable}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-canary}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+";
+
+/// A router under test: its objects, its Rollout configuration, and how to read the canary weight it carries.
+struct Router {
+    name: &'static str,
+    objects: &'static str,
+    config: &'static str,
+    resource: ApiResource,
+    object: &'static str,
+    weight: fn(&Value) -> Option<i64>,
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: if group.is_empty() { version.into() } else { format!("{group}/{version}") },
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+fn gateway() -> Router {
+    Router {
+        name: "gateway",
+        objects: r"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: gateway}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs:
+    - {name: web-stable, port: 80, weight: 100}
+    - {name: web-canary, port: 80, weight: 0}
+",
+        config: "        gatewayAPI: {httpRoute: web}\n",
+        resource: resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
+        object: "web",
+        weight: |o| o.pointer("/spec/rules/0/backendRefs")?.as_array()?.iter().find(|b| b["name"] == "web-canary")?.get("weight")?.as_i64(),
+    }
+}
+
+fn istio() -> Router {
+    Router {
+        name: "istio",
+        objects: r"apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: [web.example]
+  http:
+  - name: primary
+    route:
+    - {destination: {host: web-stable}, weight: 100}
+    - {destination: {host: web-canary}, weight: 0}
+",
+        config: "        istio: {virtualService: {name: web, routes: [primary]}}\n",
+        resource: resource("networking.istio.io", "v1", "VirtualService", "virtualservices"),
+        object: "web",
+        weight: |o| {
+            o.pointer("/spec/http/0/route")?.as_array()?.iter().find(|r| r["destination"]["host"] == "web-canary")?.get("weight")?.as_i64()
+        },
+    }
+}
+
+fn nginx() -> Router {
+    Router {
+        name: "nginx",
+        objects: r"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web-ingress}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: web.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web-stable, port: {number: 80}}}}
+",
+        config: "        nginx: {stableIngress: web-ingress}\n",
+        resource: resource("networking.k8s.io", "v1", "Ingress", "ingresses"),
+        object: "web-web-ingress-canary",
+        weight: |o| o.pointer("/metadata/annotations/nginx.ingress.kubernetes.io~1canary-weight")?.as_str()?.parse().ok(),
+    }
+}
+
+fn traefik() -> Router {
+    Router {
+        name: "traefik",
+        objects: r"apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: web}
+spec:
+  weighted:
+    services:
+    - {name: web-stable, port: 80, weight: 100}
+    - {name: web-canary, port: 80, weight: 0}
+",
+        config: "        traefik: {weightedTraefikServiceName: web}\n",
+        resource: resource("traefik.io", "v1alpha1", "TraefikService", "traefikservices"),
+        object: "web",
+        weight: |o| o.pointer("/spec/weighted/services")?.as_array()?.iter().find(|s| s["name"] == "web-canary")?.get("weight")?.as_i64(),
+    }
+}
+
+/// A routed canary Rollout `web` with `replicas` pods, `steps`, the router's `trafficRouting` lines and extra canary
+/// lines (each indented six spaces, newline-terminated).
+fn rollout(replicas: i32, steps: &str, routing: &str, canary_extra: &str) -> String {
+    format!(
+        r"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: {IMAGE_V1}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+{canary_extra}      trafficRouting:
+{routing}      steps: {steps}
+"
+    )
+}
+
+/// Values seen by a watch, with when they were seen (consecutive duplicates dropped).
+type Seen<T> = Arc<Mutex<Vec<(Instant, T)>>>;
+
+/// Watches object `name` of `resource` and records `extract` of every version.
+fn record<T: PartialEq + Send + 'static>(
+    s: &Scenario,
+    resource: &ApiResource,
+    name: &str,
+    extract: impl Fn(&Value) -> Option<T> + Send + 'static,
+) -> (Seen<T>, tokio::task::JoinHandle<()>) {
+    let api: Api<DynamicObject> = Api::namespaced_with(s.cluster.client.clone(), &s.cluster.namespace, resource);
+    let seen: Seen<T> = Arc::default();
+    let out = seen.clone();
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, config).default_backoff().applied_objects());
+        while let Some(Ok(obj)) = stream.next().await {
+            let Ok(value) = serde_json::to_value(&obj) else { continue };
+            if let Some(v) = extract(&value) {
+                let mut seen = out.lock();
+                if seen.last().is_none_or(|(_, last)| *last != v) {
+                    seen.push((Instant::now(), v));
+                }
+            }
+        }
+    });
+    (seen, task)
+}
+
+fn values<T: Clone>(seen: &Seen<T>) -> Vec<T> {
+    seen.lock().iter().map(|(_, v)| v.clone()).collect()
+}
+
+async fn service_hash(s: &Scenario, name: &str) -> Result<Option<String>> {
+    let svc = s.cluster.api::<Service>().get(name).await?;
+    Ok(svc.spec.and_then(|sp| sp.selector).and_then(|sel| sel.get("rollouts-pod-template-hash").cloned()))
+}
+
+async fn rs_of(s: &Scenario, hash: &str) -> Result<ReplicaSet> {
+    Ok(s.cluster.api::<ReplicaSet>().get(&format!("web-{hash}")).await?)
+}
+
+/// Deploys, updates through 5 -> 25 -> 50 -> 100 and checks the order of weights, the stable switch and the
+/// delayed scale-down of the old stable.
+async fn weights_in_order(router: Router) -> Result<()> {
+    let s = Scenario::start_routed(&format!("routed-{}", router.name)).await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(router.objects, &[])?;
+    s.apply(&rollout(
+        10,
+        "[{setWeight: 5}, {setWeight: 25}, {setWeight: 50}, {setWeight: 100}]",
+        router.config,
+        "      scaleDownDelaySeconds: 5\n",
+    ))?;
+    let ro = s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    let old_hash = ro.status.unwrap().stable_rs.unwrap();
+    eventually("both Services on the first revision", wait_timeout(), || async {
+        Ok((service_hash(&s, "web-stable").await?.as_deref() == Some(old_hash.as_str())
+            && service_hash(&s, "web-canary").await?.as_deref() == Some(old_hash.as_str()))
+        .then_some(()))
+    })
+    .await?;
+
+    let (weights, watch) = record(&s, &router.resource, router.object, router.weight);
+    s.set_image("web", IMAGE_V2).await?;
+    let ro = s
+        .wait_for("web", "promoted to the new revision", |ro| {
+            ro.status.as_ref().is_some_and(|st| st.stable_rs == st.current_pod_hash && st.stable_rs.as_deref() != Some(old_hash.as_str()))
+        })
+        .await?;
+    let new_hash = ro.status.unwrap().stable_rs.unwrap();
+    eventually("stable Service switched and the route back to 0", wait_timeout(), || async {
+        let switched = service_hash(&s, "web-stable").await?.as_deref() == Some(new_hash.as_str());
+        Ok((switched && values(&weights).last() == Some(&0)).then_some(()))
+    })
+    .await?;
+    // The old stable is still up right after the switch (scaleDownDelaySeconds: 5)...
+    let old = rs_of(&s, &old_hash).await?;
+    assert_eq!(old.spec.as_ref().unwrap().replicas, Some(10), "old stable kept during its scale-down delay");
+    assert!(old.metadata.annotations.as_ref().unwrap().contains_key("scale-down-deadline"));
+    // ...and scaled down once the delay is over.
+    eventually("old stable scaled down", wait_timeout(), || async {
+        Ok((rs_of(&s, &old_hash).await?.spec.unwrap().replicas == Some(0)).then_some(()))
+    })
+    .await?;
+    let seen = values(&weights);
+    let from = seen.iter().position(|w| *w == 5).unwrap_or(0);
+    assert_eq!(seen[from..], [5, 25, 50, 100, 0], "weights as written: {seen:?}");
+    let status = s.rollout("web").await?.status.unwrap();
+    let applied = status.canary.unwrap().weights.unwrap();
+    assert_eq!((applied.canary.weight, applied.stable.weight), (0, 100));
+    assert_eq!(applied.stable.pod_template_hash.as_deref(), Some(new_hash.as_str()));
+    watch.abort();
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_api_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
+    weights_in_order(gateway()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
+    weights_in_order(istio()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
+    weights_in_order(nginx()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
+    weights_in_order(traefik()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_returns_traffic_to_stable_before_the_canary_shrinks() -> Result<()> {
+    let router = gateway();
+    let s = Scenario::start_routed("routed-abort").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(router.objects, &[])?;
+    s.apply(&rollout(4, "[{setWeight: 50}, {pause: {}}]", router.config, "      abortScaleDownDelaySeconds: 2\n"))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    let canary_hash = ro.status.unwrap().current_pod_hash.unwrap();
+    let (weights, watch_route) = record(&s, &router.resource, router.object, router.weight);
+    let rs = resource("apps", "v1", "ReplicaSet", "replicasets");
+    let (sizes, watch_rs) = record(&s, &rs, &format!("web-{canary_hash}"), |o| o.pointer("/spec/replicas").and_then(Value::as_i64));
+    eventually("route at 50", wait_timeout(), || async { Ok((values(&weights).last() == Some(&50)).then_some(())) }).await?;
+    assert_eq!(service_hash(&s, "web-canary").await?.as_deref(), Some(canary_hash.as_str()));
+
+    s.patch_status("web", serde_json::json!({"abort": true})).await?;
+    s.wait_phase("web", RolloutPhase::Degraded, "RolloutAborted").await?;
+    eventually("canary scaled down after the abort delay", wait_timeout(), || async {
+        Ok((values(&sizes).last() == Some(&0)).then_some(()))
+    })
+    .await?;
+    let route_at_zero = weights.lock().iter().find(|(_, w)| *w == 0).map(|(t, _)| *t).expect("route went back to 0");
+    let shrunk = sizes.lock().iter().find(|(_, n)| *n < 2).map(|(t, _)| *t).expect("canary shrank");
+    assert!(route_at_zero < shrunk, "traffic left the canary before its pods did");
+    assert!(shrunk.duration_since(route_at_zero) >= Duration::from_secs(1), "abortScaleDownDelaySeconds was honoured");
+    assert_ne!(service_hash(&s, "web-canary").await?.as_deref(), Some(canary_hash.as_str()), "canary Service back on stable");
+    watch_route.abort();
+    watch_rs.abort();
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_stable_scale_keeps_capacity_for_each_side_of_the_split() -> Result<()> {
+    let router = gateway();
+    let s = Scenario::start_routed("routed-dynamic").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(router.objects, &[])?;
+    s.apply(&rollout(4, "[{setWeight: 25}, {setWeight: 75}, {pause: {}}]", router.config, "      dynamicStableScale: true\n"))?;
+    let ro = s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    let stable_hash = ro.status.unwrap().stable_rs.unwrap();
+    s.set_image("web", IMAGE_V2).await?;
+    let routes: Api<DynamicObject> = Api::namespaced_with(s.cluster.client.clone(), &s.cluster.namespace, &router.resource);
+    let rss = s.cluster.api::<ReplicaSet>();
+    let deadline = Instant::now() + wait_timeout();
+    let mut samples = 0;
+    loop {
+        let before = (router.weight)(&serde_json::to_value(routes.get("web").await?)?).unwrap_or(0);
+        let list = rss.list(&kube::api::ListParams::default()).await?;
+        let after = (router.weight)(&serde_json::to_value(routes.get("web").await?)?).unwrap_or(0);
+        let available = |stable: bool| -> i64 {
+            list.items
+                .iter()
+                .filter(|rs| (rs.metadata.name.as_deref() == Some(format!("web-{stable_hash}").as_str())) == stable)
+                .map(|rs| i64::from(rs.status.as_ref().and_then(|st| st.available_replicas).unwrap_or(0)))
+                .sum()
+        };
+        if before == after {
+            samples += 1;
+            assert!(available(false) * 100 >= before * 4, "canary short of pods for {before}%");
+            assert!(available(true) * 100 >= (100 - before) * 4, "stable short of pods for {}%", 100 - before);
+        }
+        let ro = s.rollout("web").await?;
+        if ro.status.as_ref().is_some_and(|st| st.phase == Some(RolloutPhase::Paused)) && before == 75 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not reach the 75% pause");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(samples > 5, "too few consistent samples: {samples}");
+    eventually("stable scaled down to its 25% share", wait_timeout(), || async {
+        Ok((rs_of(&s, &stable_hash).await?.spec.unwrap().replicas == Some(1)).then_some(()))
+    })
+    .await?;
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_route_is_invalid_spec_with_the_field_path_and_recovers_when_created() -> Result<()> {
+    let router = gateway();
+    let s = Scenario::start_routed("routed-invalid").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.apply(&rollout(2, "[{setWeight: 50}, {pause: {}}]", router.config, ""))?;
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "InvalidSpec").await?;
+    let message = ro.status.unwrap().message.unwrap();
+    assert!(message.contains("spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: HTTPRoute \"web\" not found"), "{message}");
+    assert_eq!(s.replica_sets().await?, Vec::<(String, i32)>::new(), "nothing created while invalid");
+    // Creating the route triggers the Rollout at once.
+    s.cluster.apply_yaml(router.objects, &[])?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_released_when_the_rollout_is_deleted() -> Result<()> {
+    let router = gateway();
+    let s = Scenario::start_routed("routed-release").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(router.objects, &[])?;
+    s.apply(&rollout(2, "[{setWeight: 50}]", router.config, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    eventually("stable Service selects the stable pods", wait_timeout(), || async {
+        Ok(service_hash(&s, "web-stable").await?.map(|_| ()))
+    })
+    .await?;
+    s.cluster.kubectl_ok(&["delete", "rollout", "web", "--wait=false"])?;
+    eventually("Services released", wait_timeout(), || async {
+        let stable = s.cluster.api::<Service>().get("web-stable").await?;
+        let marked = stable.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("argo-rollouts.argoproj.io/managed-by-rollouts"));
+        Ok((service_hash(&s, "web-stable").await?.is_none() && service_hash(&s, "web-canary").await?.is_none() && !marked).then_some(()))
+    })
+    .await?;
+    s.finish().await;
+    Ok(())
+}
