@@ -487,18 +487,21 @@ fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
 
-/// The plain tally behind [`TrafficSimulator::counts`] and its siblings.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Responses by `(carried the header, hash, code)`.
-    responses: BTreeMap<(bool, String, u16), u64>,
-    /// Mirrored copies by `(hash, code)`.
-    mirrored: BTreeMap<(String, u16), u64>,
+/// What the simulator has counted, over all targets, as of one instant (a request and its mirrored copy are
+/// counted together).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrafficCounts {
+    /// Responses by `(request carried the header, rollouts-pod-template-hash, status code)`: what
+    /// `http_requests_total` counts, `http_header_requests_total` being the `true` part. Responses the data plane
+    /// gives by itself have the hash `""`.
+    pub responses: BTreeMap<(bool, String, u16), u64>,
+    /// Mirrored copies by `(rollouts-pod-template-hash, status code)`: what `http_mirrored_requests_total` counts.
+    pub mirrored: BTreeMap<(String, u16), u64>,
 }
 
-impl Tally {
-    /// Responses by `(hash, code)`, with and without the header.
-    fn counts(&self) -> BTreeMap<(String, u16), u64> {
+impl TrafficCounts {
+    /// Responses by `(rollouts-pod-template-hash, status code)`, with and without the header.
+    pub fn counts(&self) -> BTreeMap<(String, u16), u64> {
         let mut counts = BTreeMap::new();
         for ((_, hash, code), n) in &self.responses {
             *counts.entry((hash.clone(), *code)).or_default() += n;
@@ -507,14 +510,14 @@ impl Tally {
     }
 }
 
-/// The exposed metrics, plus a plain tally for [`TrafficSimulator::counts`].
+/// The exposed metrics, plus a plain tally for [`TrafficSimulator::counts`] and [`TrafficSimulator::tally`].
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     header_requests: Family<RequestLabels, Counter>,
     mirrored_requests: Family<RequestLabels, Counter>,
     durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
-    tally: Mutex<Tally>,
+    tally: Mutex<TrafficCounts>,
 }
 
 impl Metrics {
@@ -538,12 +541,12 @@ impl Metrics {
             mirrored_requests.clone(),
         );
         registry.register("http_request_duration_seconds", "Latency of simulated HTTP requests by version.", durations.clone());
-        Self { registry, requests, header_requests, mirrored_requests, durations, tally: Mutex::new(Tally::default()) }
+        Self { registry, requests, header_requests, mirrored_requests, durations, tally: Mutex::new(TrafficCounts::default()) }
     }
 
-    /// Counts a response, and whether its request carried the header.
-    fn record(&self, target: &Target, request: Request<'_>, header: bool) {
-        let Request { hash, code, seconds } = request;
+    /// Counts a response (and whether its request carried the header) and its mirrored copy.
+    fn record(&self, target: &Target, served: Served<'_>, header: bool) {
+        let Served { response: Request { hash, code, seconds }, mirrored } = served;
         let labels = RequestLabels::new(target, hash, code);
         self.requests.get_or_create(&labels).inc();
         if header {
@@ -556,13 +559,14 @@ impl Metrics {
                 rollouts_pod_template_hash: hash.to_owned(),
             })
             .observe(seconds);
-        *self.tally.lock().responses.entry((header, hash.to_owned(), code)).or_default() += 1;
-    }
-
-    /// Counts a mirrored copy.
-    fn record_mirrored(&self, target: &Target, hash: &str, code: u16) {
-        self.mirrored_requests.get_or_create(&RequestLabels::new(target, hash, code)).inc();
-        *self.tally.lock().mirrored.entry((hash.to_owned(), code)).or_default() += 1;
+        if let Some((hash, code)) = mirrored {
+            self.mirrored_requests.get_or_create(&RequestLabels::new(target, hash, code)).inc();
+        }
+        let mut tally = self.tally.lock();
+        *tally.responses.entry((header, hash.to_owned(), code)).or_default() += 1;
+        if let Some((hash, code)) = mirrored {
+            *tally.mirrored.entry((hash.to_owned(), code)).or_default() += 1;
+        }
     }
 
     fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -788,11 +792,8 @@ async fn generate(targets: Vec<Target>, view: View, metrics: Arc<Metrics>, confi
             due -= 1.0;
             for (target, routing) in targets.iter().zip(&routings) {
                 let header = sampler.carries_header(config.header.as_ref());
-                if let Some(Served { response, mirrored }) = sampler.route(routing.lane(header)) {
-                    metrics.record(target, response, header);
-                    if let Some((hash, code)) = mirrored {
-                        metrics.record_mirrored(target, hash, code);
-                    }
+                if let Some(served) = sampler.route(routing.lane(header)) {
+                    metrics.record(target, served, header);
                 }
             }
         }
@@ -886,15 +887,10 @@ impl TrafficSimulator {
         self.metrics.tally.lock().counts()
     }
 
-    /// Responses so far by `(carried the header, rollouts-pod-template-hash, status code)`, over all targets.
-    pub fn header_counts(&self) -> BTreeMap<(bool, String, u16), u64> {
-        self.metrics.tally.lock().responses.clone()
-    }
-
-    /// Mirrored copies so far by `(rollouts-pod-template-hash, status code)`, over all targets (what
-    /// `http_mirrored_requests_total` counts).
-    pub fn mirrored_counts(&self) -> BTreeMap<(String, u16), u64> {
-        self.metrics.tally.lock().mirrored.clone()
+    /// Everything counted so far, over all targets: responses split by whether their request carried the header,
+    /// and mirrored copies.
+    pub fn tally(&self) -> TrafficCounts {
+        self.metrics.tally.lock().clone()
     }
 
     /// The `/metrics` exposition as served.
@@ -1103,8 +1099,8 @@ mod tests {
     fn exposition_names_are_exactly_the_documented_ones() {
         let metrics = Metrics::new();
         let target = Target::new("ns", "web", "app=web");
-        metrics.record(&target, Request { hash: "abc", code: 500, seconds: 0.12 }, false);
-        metrics.record(&target, Request { hash: "abc", code: 200, seconds: 0.02 }, false);
+        metrics.record(&target, Served { response: Request { hash: "abc", code: 500, seconds: 0.12 }, mirrored: None }, false);
+        metrics.record(&target, Served { response: Request { hash: "abc", code: 200, seconds: 0.02 }, mirrored: None }, false);
         let text = metrics.encode().unwrap();
         assert!(
             text.contains(r#"http_requests_total{namespace="ns",service="web",rollouts_pod_template_hash="abc",code="500"} 1"#),
@@ -1167,8 +1163,11 @@ mod tests {
         lane(routers::http_route(&route, request), &web_services(), &web_pods())
     }
 
-    /// `n` requests through `lane`: `(hash, code, mirrored (hash, code))`.
-    fn draw(lane: &Lane, seed: u64, n: usize) -> Vec<(String, u16, Option<(String, u16)>)> {
+    /// A drawn request: `(hash, code, mirrored (hash, code))`.
+    type Drawn = (String, u16, Option<(String, u16)>);
+
+    /// `n` requests through `lane`.
+    fn draw(lane: &Lane, seed: u64, n: usize) -> Vec<Drawn> {
         let mut sampler = Sampler::new(Some(seed));
         (0..n)
             .map(|_| {
@@ -1178,7 +1177,7 @@ mod tests {
             .collect()
     }
 
-    fn share_of(requests: &[(String, u16, Option<(String, u16)>)], hash: &str) -> f64 {
+    fn share_of(requests: &[Drawn], hash: &str) -> f64 {
         ratio(requests.iter().filter(|r| r.0 == hash).count(), requests.len())
     }
 
@@ -1227,8 +1226,8 @@ mod tests {
         assert!((invalid - 0.5).abs() < 0.02, "{invalid}");
         assert!((lane.split()[0].share - 0.5).abs() < 1e-12, "the split leaves out what the data plane answers");
         // No route at all: 404.
-        let lane = lane(Outcome::Reject(routers::NO_ROUTE), &web_services(), &web_pods());
-        assert_eq!(draw(&lane, 1, 3), vec![(String::new(), 404, None); 3]);
+        let no_route = super::lane(Outcome::Reject(routers::NO_ROUTE), &web_services(), &web_pods());
+        assert_eq!(draw(&no_route, 1, 3), vec![(String::new(), 404, None); 3]);
     }
 
     #[test]
@@ -1255,8 +1254,7 @@ mod tests {
             let mut sampler = Sampler::new(Some(seed));
             (0..1000).map(|_| (sampler.carries_header(None), sampler.request(&shares).unwrap().hash.to_owned())).collect::<Vec<_>>()
         };
-        let plain = Sampler::new(Some(9));
-        let mut plain = plain;
+        let mut plain = Sampler::new(Some(9));
         let expected: Vec<_> = (0..1000).map(|_| (false, plain.request(&shares).unwrap().hash.to_owned())).collect();
         assert_eq!(without(9), expected, "no header profile, no extra draw: seeded runs are unchanged");
         let profile = HeaderProfile { name: "x-canary".into(), value: "yes".into(), fraction: 0.3 };
@@ -1278,9 +1276,12 @@ mod tests {
     fn header_and_mirrored_requests_have_their_own_counters() {
         let metrics = Metrics::new();
         let target = Target::new("ns", "web", "app=web").via(Router::HttpRoute { name: "web".into() });
-        metrics.record(&target, Request { hash: "bbb", code: 200, seconds: 0.02 }, true);
-        metrics.record(&target, Request { hash: "aaa", code: 200, seconds: 0.02 }, false);
-        metrics.record_mirrored(&target, "bbb", 500);
+        metrics.record(&target, Served { response: Request { hash: "bbb", code: 200, seconds: 0.02 }, mirrored: None }, true);
+        metrics.record(
+            &target,
+            Served { response: Request { hash: "aaa", code: 200, seconds: 0.02 }, mirrored: Some(("bbb", 500)) },
+            false,
+        );
         let text = metrics.encode().unwrap();
         for line in [
             r#"http_requests_total{namespace="ns",service="web",rollouts_pod_template_hash="bbb",code="200"} 1"#,

@@ -264,22 +264,22 @@ async fn weights_in_order(router: Router) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_api_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
-    weights_in_order(gateway()).await
+    Box::pin(weights_in_order(gateway())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn istio_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
-    weights_in_order(istio()).await
+    Box::pin(weights_in_order(istio())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
-    weights_in_order(nginx()).await
+    Box::pin(weights_in_order(nginx())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traefik_weights_in_order_then_switch_then_delayed_scale_down() -> Result<()> {
-    weights_in_order(traefik()).await
+    Box::pin(weights_in_order(traefik())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
