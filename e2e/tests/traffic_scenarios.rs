@@ -401,3 +401,74 @@ async fn services_are_released_when_the_rollout_is_deleted() -> Result<()> {
     s.finish().await;
     Ok(())
 }
+
+/// Needs the `prometheus` binary (`apt-get install prometheus`; CI installs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_route_sends_only_matching_requests_to_the_canary_as_prometheus_sees_it() -> Result<()> {
+    use serin_e2e::prometheus::PrometheusServer;
+    use serin_e2e::traffic::{Router as Via, Target, TrafficConfig, TrafficSimulator};
+
+    let router = gateway();
+    let s = Scenario::start_routed("routed-header").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(router.objects, &[])?;
+    let steps =
+        "[{setWeight: 10}, {setHeaderRoute: {name: beta, match: [{headerName: X-Beta, headerValue: {exact: 'yes'}}]}}, {pause: {}}]";
+    let routing = "        gatewayAPI: {httpRoute: web}\n        managedRoutes: [{name: beta}]\n";
+    s.apply(&rollout(4, steps, routing, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    let ro = s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    let status = ro.status.unwrap();
+    let (canary, stable) = (status.current_pod_hash.unwrap(), status.stable_rs.unwrap());
+    let routes: Api<DynamicObject> = Api::namespaced_with(s.cluster.client.clone(), &s.cluster.namespace, &router.resource);
+    let route = serde_json::to_value(routes.get("web").await?)?;
+    assert_eq!(route.pointer("/spec/rules/1/name"), Some(&Value::from("beta")), "header rule added: {route}");
+
+    // 30% of the requests carry the header; Prometheus scrapes what the data plane would do with them.
+    let target = Target::new(&s.cluster.namespace, "web", "app=web").via(Via::HttpRoute { name: "web".into() });
+    let traffic =
+        TrafficSimulator::start_with(s.cluster.client.clone(), vec![target], TrafficConfig::new(300).seed(7).header("X-Beta", "yes", 0.3))
+            .await?;
+    let prometheus = PrometheusServer::start(&[traffic.addr()]).await?;
+    prometheus.wait_for_targets_up().await?;
+    let by_version = |metric: &'static str| {
+        let prometheus = &prometheus;
+        async move {
+            let mut out = std::collections::BTreeMap::new();
+            for (labels, v) in prometheus.query(&format!("sum by (rollouts_pod_template_hash) ({metric})")).await? {
+                out.insert(labels.get("rollouts_pod_template_hash").cloned().unwrap_or_default(), v);
+            }
+            anyhow::Ok(out)
+        }
+    };
+    let (all, header) = eventually("enough requests scraped", wait_timeout(), || async {
+        let all = by_version("http_requests_total").await?;
+        let header = by_version("http_header_requests_total").await?;
+        let total: f64 = all.values().sum();
+        Ok((total >= 3000.0).then_some((all, header)))
+    })
+    .await?;
+    let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+    // Every request with the header reached the canary...
+    assert!(get(&header, &canary) > 500.0, "header requests: {header:?}");
+    assert_eq!(get(&header, &stable), 0.0, "no header request reached stable: {header:?}");
+    // ...and the others were split 90/10 by weight.
+    let plain_canary = get(&all, &canary) - get(&header, &canary);
+    let plain_stable = get(&all, &stable) - get(&header, &stable);
+    let share = plain_canary / (plain_canary + plain_stable);
+    assert!((share - 0.10).abs() < 0.04, "canary share of plain requests {share:.3} (all {all:?}, header {header:?})");
+
+    // Promotion removes the managed rule.
+    s.promote("web").await?;
+    s.wait_for("web", "promoted", |ro| ro.status.as_ref().is_some_and(|st| st.stable_rs.as_deref() == Some(canary.as_str()))).await?;
+    eventually("header rule removed", wait_timeout(), || async {
+        let route = serde_json::to_value(routes.get("web").await?)?;
+        Ok((route.pointer("/spec/rules").and_then(Value::as_array).map(Vec::len) == Some(1)).then_some(()))
+    })
+    .await?;
+    prometheus.stop().await;
+    drop(traffic);
+    s.finish().await;
+    Ok(())
+}
