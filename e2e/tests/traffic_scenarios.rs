@@ -452,7 +452,7 @@ async fn header_route_sends_only_matching_requests_to_the_canary_as_prometheus_s
     let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
     // Every request with the header reached the canary...
     assert!(get(&header, &canary) > 500.0, "header requests: {header:?}");
-    assert_eq!(get(&header, &stable), 0.0, "no header request reached stable: {header:?}");
+    assert!(get(&header, &stable) < 0.5, "no header request reached stable: {header:?}");
     // ...and the others were split 90/10 by weight.
     let plain_canary = get(&all, &canary) - get(&header, &canary);
     let plain_stable = get(&all, &stable) - get(&header, &stable);
