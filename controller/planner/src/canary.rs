@@ -41,12 +41,20 @@ use crate::plan::{Action, Event, Observed, Plan, PodInfo, seconds};
 use crate::pod_hash::fnv32a_safe_encoded;
 use crate::replicas::{self, CanaryInput, OtherReplicaSet, ReplicaPlan, ReplicaSetCounts};
 use crate::traffic::RouterObjects;
-use crate::validate::SpecError;
 
 mod analysis_runs;
 mod traffic;
 
 pub use traffic::{DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
+
+/// How long after its creation a Rollout's missing Service or route is taken for cache lag, not a mistake.
+pub const REFERENCE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+/// How soon to look again within [`REFERENCE_GRACE`].
+const REFERENCE_GRACE_RETRY: Duration = Duration::from_secs(1);
+
+fn recently_created(rollout: &Rollout, now: Timestamp) -> bool {
+    rollout.metadata.creation_timestamp.as_ref().is_some_and(|created| now < created.0 + REFERENCE_GRACE)
+}
 
 /// `progressDeadlineSeconds` when unset.
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
@@ -225,8 +233,16 @@ pub(crate) fn plan(observed: &Observed<'_>, pod_hash: &str, now: Timestamp) -> P
     let mut ctx = Ctx::new(observed, canary, pod_hash, now);
     match ctx.run() {
         Ok(()) => ctx.into_plan(),
+        // A Service or route applied with the Rollout may not be in the controller's cache yet: look again
+        // shortly (its arrival triggers a reconcile anyway) before calling the reference invalid.
+        Err(err) if err.only_not_found && recently_created(rollout, now) => Plan {
+            actions: Vec::new(),
+            status: rollout.status.clone().unwrap_or_default(),
+            events: Vec::new(),
+            requeue_after: Some(REFERENCE_GRACE_RETRY),
+        },
         // A reference the routers cannot resolve: report it and touch nothing.
-        Err(errors) => crate::plan::invalid_spec(rollout, &errors, now),
+        Err(err) => crate::plan::invalid_spec(rollout, &err.errors, now),
     }
 }
 
@@ -321,7 +337,7 @@ impl<'a> Ctx<'a> {
         self.new_rs.as_ref().map_or_else(|| format!("{}-{}", self.rollout_name(), self.pod_hash), |rs| rs.name.to_owned())
     }
 
-    fn run(&mut self) -> Result<(), Vec<SpecError>> {
+    fn run(&mut self) -> Result<(), traffic::TrafficError> {
         if self.rollout.spec.replicas.is_none() {
             self.actions.push(Action::DefaultReplicas);
         }

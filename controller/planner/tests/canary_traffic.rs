@@ -236,3 +236,18 @@ fn a_weight_edited_by_someone_else_is_written_back_once() {
     assert_eq!(world.route_canary_weight(), 25);
     assert_eq!(route_weights(&world).len(), 1, "{:#?}", world.traffic_log);
 }
+
+#[test]
+fn a_reference_missing_right_after_creation_is_retried_before_it_is_reported() {
+    let mut world = routed(4, "[{setWeight: 10}]", "");
+    world.services.retain(|s| s.metadata.name.as_deref() != Some("web-stable"));
+    world.rollout.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(world.now));
+    let plan = world.reconcile();
+    assert_eq!(plan.actions, Vec::<Action>::new());
+    assert!(plan.events.is_empty(), "no InvalidSpec warning yet: {:?}", plan.events);
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(1)));
+    assert!(world.rollout.status.is_none(), "nothing written during the grace");
+    world.advance(Duration::from_secs(6));
+    world.reconcile();
+    assert!(world.phase().1.contains("spec.strategy.canary.stableService: Service \"web-stable\" not found"), "{}", world.phase().1);
+}

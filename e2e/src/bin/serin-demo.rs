@@ -1,10 +1,12 @@
 //! `make demo`: a real canary rollout on the embedded simulated cluster, no Kubernetes needed.
 //!
-//! Starts kube-sim, installs Serin's CRDs, starts the Serin controller, deploys `docs/examples/canary-basic.yaml`,
-//! updates its image and prints the rollout advancing step by step until it is Healthy (promoting it at the
-//! indefinite pause, as `kubectl serin promote` would), then starts another update and aborts it. Finally, with
-//! the traffic simulator and a real Prometheus server, an analysis step lets a healthy version through and rolls a
-//! faulty one back automatically, printing the measurements that condemned it.
+//! Starts kube-sim, installs Serin's CRDs and the Gateway API HTTPRoute CRD, starts the Serin controller, applies
+//! `docs/examples/demo-gateway-api.yaml` (two Services, an HTTPRoute, a Rollout), updates its image and prints the
+//! rollout advancing step by step (the HTTPRoute's weights next to the pods of each side) until it is Healthy
+//! (promoting it at the indefinite pause, as `kubectl serin promote` would), then starts another update and aborts
+//! it. Finally, with the traffic simulator sending requests through the HTTPRoute and a real Prometheus server, an
+//! analysis step lets a healthy version through and rolls a faulty one back automatically, printing the
+//! measurements that condemned it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use serin_api::labels::POD_TEMPLATE_HASH;
 use serin_api::rollout::status::RolloutPhase;
@@ -21,9 +23,10 @@ use serin_e2e::harness::TempDir;
 use serin_e2e::prometheus::PrometheusServer;
 use serin_e2e::scenario::spawn_controller;
 use serin_e2e::sim::KubeSim;
-use serin_e2e::traffic::{Target, TrafficConfig, TrafficSimulator};
+use serin_e2e::traffic::{Router, Target, TrafficConfig, TrafficSimulator};
 
-const EXAMPLE: &str = include_str!("../../../docs/examples/canary-basic.yaml");
+const EXAMPLE: &str = include_str!("../../../docs/examples/demo-gateway-api.yaml");
+const GATEWAY_API_CRDS: &str = include_str!("../../crds/gateway-api.yaml");
 const NS: &str = "default";
 
 #[tokio::main]
@@ -40,18 +43,28 @@ async fn main() -> Result<()> {
     for (_, crd) in serin_api::crd::custom_resource_definitions() {
         crds.create(&PostParams::default(), &crd).await?;
     }
-    say("installed Serin's CRDs (argoproj.io/v1alpha1: Rollout, AnalysisTemplate, AnalysisRun, ...)");
-    wait_until("CRDs served", || async { Ok(Api::<Rollout>::namespaced(client.clone(), NS).list(&ListParams::default()).await.is_ok()) })
-        .await?;
+    for doc in GATEWAY_API_CRDS.split("\n---\n") {
+        if let Ok(crd) = serde_saphyr::from_str::<CustomResourceDefinition>(doc)
+            && crd.metadata.name.is_some()
+        {
+            crds.create(&PostParams::default(), &crd).await?;
+        }
+    }
+    say("installed Serin's CRDs (argoproj.io/v1alpha1: Rollout, AnalysisTemplate, AnalysisRun, ...) and Gateway API's HTTPRoute");
+    let routes = Api::<DynamicObject>::namespaced_with(client.clone(), NS, &http_route_resource());
+    wait_until("CRDs served", || async {
+        Ok(Api::<Rollout>::namespaced(client.clone(), NS).list(&ListParams::default()).await.is_ok()
+            && routes.list(&ListParams::default()).await.is_ok())
+    })
+    .await?;
 
     let (stop, controller) = spawn_controller(client.clone(), serin_controller::Settings::default());
     say("started serin-controller");
 
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NS);
-    let manifest: Rollout = serde_saphyr::from_str(EXAMPLE)?;
-    rollouts.create(&PostParams::default(), &manifest).await?;
+    apply_example(&client).await?;
     say(
-        "kubectl apply -f docs/examples/canary-basic.yaml   (5 replicas, steps: setWeight 20, pause 3s, setWeight 40, pause, setWeight 80, pause 2s)",
+        "kubectl apply -f docs/examples/demo-gateway-api.yaml   (Services web-stable/web-canary, HTTPRoute web, Rollout web: 5 replicas,\n    steps setWeight 20, pause 3s, setWeight 40, pause, setWeight 80, pause 2s; traffic shifted by the HTTPRoute's backendRef weights)",
     );
     let mut watch = Watch::new(client.clone());
     watch.until(|ro| phase(ro) == Some(RolloutPhase::Healthy), &rollouts).await?;
@@ -69,7 +82,9 @@ async fn main() -> Result<()> {
             if st.phase == Some(RolloutPhase::Healthy) && st.current_pod_hash == st.stable_rs { Step::Done } else { Step::Continue }
         })
         .await?;
-    say("rollout to 2.0 complete: the new ReplicaSet is stable, the old one scaled to 0");
+    say(
+        "rollout to 2.0 complete: the stable Service now selects the 2.0 pods and the route is back to 100/0 on it;\n    the 1.0 pods are scaled down after scaleDownDelaySeconds (5 s here)",
+    );
 
     say("kubectl serin set image web web=ghcr.io/serin-dev/demo-web:3.0");
     set_image(&rollouts, "ghcr.io/serin-dev/demo-web:3.0").await?;
@@ -79,7 +94,9 @@ async fn main() -> Result<()> {
     watch
         .until(|ro| phase(ro) == Some(RolloutPhase::Degraded) && ro.status.as_ref().and_then(|s| s.updated_replicas) == Some(0), &rollouts)
         .await?;
-    say("aborted: all pods are back on the stable 2.0 (canary scaled to 0); `kubectl serin retry web` would resume the update");
+    say(
+        "aborted: the route sent all traffic back to stable 2.0 at once; the canary pods went after abortScaleDownDelaySeconds (3 s);\n    `kubectl serin retry web` would resume the update",
+    );
 
     analysis_story(&client, &rollouts, &mut watch).await?;
 
@@ -99,11 +116,12 @@ async fn main() -> Result<()> {
 /// Automated analysis: a real Prometheus server scrapes the traffic simulator; an analysis step lets a healthy
 /// version through and rolls a faulty one (5% errors) back on its own.
 async fn analysis_story(client: &kube::Client, rollouts: &Api<Rollout>, watch: &mut Watch) -> Result<()> {
-    let traffic = TrafficSimulator::start_with(client.clone(), vec![Target::new(NS, "web", "app=web")], TrafficConfig::new(200)).await?;
+    let target = Target::new(NS, "web", "app=web").via(Router::HttpRoute { name: "web".into() });
+    let traffic = TrafficSimulator::start_with(client.clone(), vec![target], TrafficConfig::new(200)).await?;
     let prom = PrometheusServer::start(&[traffic.addr()]).await.context("starting Prometheus (apt-get install prometheus)")?;
     prom.wait_for_targets_up().await?;
     say(&format!(
-        "traffic simulator: 200 req/s split across web's pods by version, /metrics scraped every 1 s by a real Prometheus at {}",
+        "traffic simulator: 200 req/s through HTTPRoute web (its weights, then the Services' ready pods), /metrics scraped every 1 s by a real Prometheus at {}",
         prom.url()
     ));
     let selector = format!("namespace=\"{NS}\",service=\"web\",rollouts_pod_template_hash=\"{{{{args.canary-hash}}}}\"");
@@ -140,6 +158,32 @@ async fn analysis_story(client: &kube::Client, rollouts: &Api<Rollout>, watch: &
     traffic.stop().await;
     prom.stop().await;
     Ok(())
+}
+
+/// `kubectl apply -f docs/examples/demo-gateway-api.yaml`: each document created through the API.
+async fn apply_example(client: &kube::Client) -> Result<()> {
+    for doc in EXAMPLE.split("\n---\n") {
+        let object: DynamicObject = serde_saphyr::from_str(doc)?;
+        let kind = object.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+        let resource = match kind.as_str() {
+            "Service" => ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&()),
+            "HTTPRoute" => http_route_resource(),
+            "Rollout" => ApiResource::erase::<Rollout>(&()),
+            other => bail!("unexpected kind {other} in the demo example"),
+        };
+        Api::<DynamicObject>::namespaced_with(client.clone(), NS, &resource).create(&PostParams::default(), &object).await?;
+    }
+    Ok(())
+}
+
+fn http_route_resource() -> ApiResource {
+    ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "HTTPRoute".into(),
+        plural: "httproutes".into(),
+    }
 }
 
 /// Sets steps, image and the simulated error rate of the demo rollout.
@@ -217,17 +261,37 @@ enum Step {
     Done,
 }
 
-/// Prints a line each time the rollout's step, phase or ReplicaSet sizes change.
+/// Prints a line each time the rollout's step, phase, route weights or ReplicaSet sizes change.
 struct Watch {
     replica_sets: Api<ReplicaSet>,
+    routes: Api<DynamicObject>,
     last: String,
     started: Instant,
 }
 
 impl Watch {
     fn new(client: kube::Client) -> Self {
-        println!("\n      time  step  setWeight  stable  canary  phase");
-        Self { replica_sets: Api::namespaced(client, NS), last: String::new(), started: Instant::now() }
+        println!("\n      time  step  setWeight  route stable/canary  pods stable  canary  phase");
+        Self {
+            replica_sets: Api::namespaced(client.clone(), NS),
+            routes: Api::namespaced_with(client, NS, &http_route_resource()),
+            last: String::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// `stable/canary` weights of the HTTPRoute's first rule.
+    async fn route(&self) -> Result<String> {
+        let route = serde_json::to_value(self.routes.get("web").await?)?;
+        let weight = |name: &str| {
+            route
+                .pointer("/spec/rules/0/backendRefs")
+                .and_then(serde_json::Value::as_array)
+                .and_then(|refs| refs.iter().find(|b| b["name"] == name))
+                .and_then(|b| b["weight"].as_i64())
+                .map_or_else(|| "-".to_owned(), |w| w.to_string())
+        };
+        Ok(format!("{}/{}", weight("web-stable"), weight("web-canary")))
     }
 
     async fn until(&mut self, mut done: impl FnMut(&Rollout) -> bool, rollouts: &Api<Rollout>) -> Result<()> {
@@ -285,7 +349,8 @@ impl Watch {
         let phase = st.phase.as_ref().map_or("", |p| p.as_str());
         let message = st.message.clone().unwrap_or_default();
         let phase = if message.is_empty() { phase.to_owned() } else { format!("{phase} ({message})") };
-        let line = format!("{:>4}/{:<3} {:>9}  {:>6}  {:>6}  {phase}", index, steps.len(), weight, stable, canary);
+        let route = self.route().await?;
+        let line = format!("{:>4}/{:<3} {:>9}  {:>19}  {:>11}  {:>6}  {phase}", index, steps.len(), weight, route, stable, canary);
         if line != self.last {
             println!("    {:>5.1}s  {line}", self.started.elapsed().as_secs_f64());
             self.last = line;

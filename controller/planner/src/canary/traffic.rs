@@ -63,10 +63,10 @@ impl<'a> Ctx<'a> {
 
     /// Services and routers, then `status.canary.weights`. Errors (a missing Service or route, a route the router
     /// cannot express) are returned for `InvalidSpec`; the caller then discards the whole plan.
-    pub(super) fn reconcile_traffic(&mut self, status: &mut serin_api::RolloutStatus) -> Result<(), Vec<SpecError>> {
+    pub(super) fn reconcile_traffic(&mut self, status: &mut serin_api::RolloutStatus) -> Result<(), TrafficError> {
         let aborted = self.pause.is_aborted(&self.old);
         let (weight, weight_canary_hash) = self.desired_weight(aborted);
-        let changes = self.service_changes(aborted, weight).map_err(|e| vec![spec_error(e)])?;
+        let changes = self.service_changes(aborted, weight).map_err(|e| TrafficError::from(vec![e]))?;
         let mut writes = Vec::new();
         if let Some(routing) = self.routing() {
             let (header_routes, mirror_routes) = self.routes_in_force(aborted);
@@ -335,6 +335,22 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Why the traffic could not be planned: unresolved references, reported as `InvalidSpec`.
+#[derive(Debug)]
+pub(super) struct TrafficError {
+    /// The errors, with their field paths.
+    pub errors: Vec<SpecError>,
+    /// Every error is an object that does not exist (yet), as opposed to one that exists and is wrong.
+    pub only_not_found: bool,
+}
+
+impl From<Vec<RouteError>> for TrafficError {
+    fn from(errors: Vec<RouteError>) -> Self {
+        let only_not_found = errors.iter().all(|e| e.not_found);
+        Self { errors: errors.into_iter().map(spec_error).collect(), only_not_found }
+    }
+}
+
 /// A ReplicaSet's `scale-down-deadline`, if set and valid.
 fn deadline_of(rs: &Rs<'_>) -> Option<jiff::Timestamp> {
     rs.obj.metadata.annotations.as_ref()?.get(SCALE_DOWN_DEADLINE)?.parse().ok()
@@ -350,12 +366,12 @@ fn router_writes(
     objects: &crate::traffic::RouterObjects<'_>,
     desired: &Desired<'_>,
     namespace: &str,
-) -> Result<Vec<RouterWrite>, Vec<SpecError>> {
+) -> Result<Vec<RouterWrite>, TrafficError> {
     let mut writes = Vec::new();
     let mut errors = Vec::new();
     let mut collect = |result: Result<Vec<RouterWrite>, RouteError>| match result {
         Ok(w) => writes.extend(w),
-        Err(e) => errors.push(spec_error(e)),
+        Err(e) => errors.push(e),
     };
     if let Some(config) = gateway::config(routing) {
         collect(config.and_then(|(config, path)| {
@@ -372,5 +388,5 @@ fn router_writes(
     if let Some(config) = &routing.traefik {
         collect(traefik::plan(config, objects, desired, &format!("{ROUTING_PATH}.traefik")));
     }
-    if errors.is_empty() { Ok(writes) } else { Err(errors) }
+    if errors.is_empty() { Ok(writes) } else { Err(TrafficError::from(errors)) }
 }

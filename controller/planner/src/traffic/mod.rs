@@ -228,12 +228,15 @@ pub struct RouteError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The referenced object does not exist (yet): it may be applied together with the Rollout and not be in the
+    /// controller's cache at its first reconcile.
+    pub not_found: bool,
 }
 
 impl RouteError {
     /// An error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self { path: path.into(), message: message.into(), not_found: false }
     }
 
     /// The object `name` of `kind` does not exist (or its API is not served).
@@ -248,7 +251,8 @@ impl RouteError {
         } else {
             format!("{} {name:?} not found in the Rollout's namespace", kind.kind())
         };
-        Self::new(path, message)
+        let not_found = !objects.unserved.contains(&kind);
+        Self { not_found, ..Self::new(path, message) }
     }
 }
 
