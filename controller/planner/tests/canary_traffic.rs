@@ -251,3 +251,74 @@ fn a_reference_missing_right_after_creation_is_retried_before_it_is_reported() {
     world.reconcile();
     assert!(world.phase().1.contains("spec.strategy.canary.stableService: Service \"web-stable\" not found"), "{}", world.phase().1);
 }
+
+/// Pods of the ReplicaSet whose hash `service` selects that are available.
+fn available_behind(world: &World, service: &str) -> i32 {
+    let Some(hash) = world.service_hash(service) else { return 0 };
+    world
+        .rss
+        .iter()
+        .filter(|rs| rs.metadata.name.as_deref().is_some_and(|n| n.ends_with(&hash)))
+        .map(|rs| rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn writes_cut_short_at_any_point_never_send_traffic_to_missing_pods_and_still_converge() {
+    for seed in 1..=40u64 {
+        for dynamic in [false, true] {
+            let extra = if dynamic { "      dynamicStableScale: true\n" } else { "" };
+            let mut world = routed(10, "[{setWeight: 10}, {setWeight: 40}, {pause: {duration: 5}}, {setWeight: 70}]", extra);
+            start_update(&mut world);
+            let mut state = seed;
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                assert!(rounds < 400, "seed {seed}: no convergence; status {:#?}", world.status());
+                // A cheap deterministic sequence: most reconciles complete, some stop after a random action.
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let plan_len = world.plan().actions.len();
+                let cut = if (state >> 60) < 5 { usize::try_from((state >> 33) % (plan_len as u64 + 1)).unwrap() } else { plan_len };
+                world.reconcile_partial(cut);
+                world.settle();
+                let weight = world.route_canary_weight();
+                let need = |w: i32| (10 * w + 99) / 100;
+                assert!(available_behind(&world, "web-canary") >= need(weight), "seed {seed}: canary pods short for {weight}%");
+                assert!(
+                    available_behind(&world, "web-stable") >= need(100 - weight),
+                    "seed {seed}: stable pods short for {}%",
+                    100 - weight
+                );
+                world.advance(Duration::from_secs(1));
+                let status = world.status();
+                if status.stable_rs == status.current_pod_hash
+                    && world.phase().0 == RolloutPhase::Healthy
+                    && world.plan().actions.is_empty()
+                {
+                    break;
+                }
+            }
+            assert_eq!(world.route_canary_weight(), 0);
+            assert_eq!(world.service_hash("web-stable"), world.status().stable_rs);
+        }
+    }
+}
+
+#[test]
+fn mirror_and_header_routes_are_removed_on_abort() {
+    let mut world = routed(
+        4,
+        "[{setWeight: 10}, {setHeaderRoute: {name: beta, match: [{headerName: X-Beta, headerValue: {prefix: 'v'}}]}}, {setMirrorRoute: {name: shadow, percentage: 20, match: [{path: {prefix: /api}}]}}, {pause: {}}]",
+        "",
+    );
+    world.rollout.spec.strategy.as_mut().unwrap().canary.as_mut().unwrap().traffic_routing.as_mut().unwrap().managed_routes =
+        serde_json::from_value(serde_json::json!([{"name": "shadow"}, {"name": "beta"}])).unwrap();
+    start_update(&mut world);
+    world.converge();
+    let names: Vec<Option<String>> = world.http_routes[0].spec.rules.iter().flatten().map(|r| r.name.clone()).collect();
+    assert_eq!(names, vec![None, Some("shadow".into()), Some("beta".into())], "managedRoutes order");
+    world.patch_status(serde_json::json!({"abort": true}));
+    world.converge();
+    assert_eq!(world.http_routes[0].spec.rules.as_ref().unwrap().len(), 1, "managed routes removed on abort");
+    assert_eq!(world.route_canary_weight(), 0);
+}

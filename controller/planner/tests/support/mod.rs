@@ -125,6 +125,20 @@ impl World {
         plan
     }
 
+    /// A reconcile cut short: only the first `k` actions land (the executor failed or the controller died), and
+    /// the status is written only if all of them did. Returns whether the plan completed.
+    pub fn reconcile_partial(&mut self, k: usize) -> bool {
+        let plan = self.plan();
+        if k >= plan.actions.len() {
+            self.reconcile();
+            return true;
+        }
+        for action in &plan.actions[..k] {
+            self.apply(action);
+        }
+        false
+    }
+
     /// The AnalysisRun named `name`.
     pub fn run_mut(&mut self, name: &str) -> &mut AnalysisRun {
         self.runs.iter_mut().find(|r| r.metadata.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no run {name}"))
