@@ -322,3 +322,40 @@ fn mirror_and_header_routes_are_removed_on_abort() {
     assert_eq!(world.http_routes[0].spec.rules.as_ref().unwrap().len(), 1, "managed routes removed on abort");
     assert_eq!(world.route_canary_weight(), 0);
 }
+
+#[test]
+fn services_follow_a_basic_canary_without_a_router() {
+    let ro = rollout(
+        r"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: 'web:1'}]
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      steps: [{setWeight: 50}, {pause: {}}]
+",
+    );
+    let mut world = World::new(ro);
+    world.with_gateway();
+    world.http_routes.clear();
+    start_update(&mut world);
+    world.converge();
+    let (canary, stable) = (world.status().current_pod_hash.unwrap(), world.status().stable_rs.unwrap());
+    assert_eq!(world.service_hash("web-canary"), Some(canary.clone()));
+    assert_eq!(world.service_hash("web-stable"), Some(stable));
+    assert!(world.status().canary.unwrap().weights.is_none(), "no router, no weights");
+    world.promote();
+    world.converge();
+    assert_eq!(world.service_hash("web-stable"), Some(canary));
+    // Without a router the old pods go as soon as the new ones are stable (no scale-down delay).
+    assert!(world.rss.iter().filter(|rs| rs.spec.as_ref().unwrap().replicas != Some(0)).count() == 1);
+}
