@@ -6,8 +6,10 @@
 //! - A router CRD may not be installed. Its API is looked up in discovery at start and every
 //!   [`DISCOVERY_INTERVAL`] after that until it is served; meanwhile the kind is reported as unserved, and a
 //!   Rollout that uses it gets `InvalidSpec` saying so instead of a watch failing in a loop.
-//! - Services marked `managed-by-rollouts` whose Rollout no longer exists get their full selector back (the
-//!   hash and the mark removed), checked every [`RELEASE_INTERVAL`].
+//! - Services marked `managed-by-rollouts` whose Rollout no longer exists, or no longer names them, get their full
+//!   selector back (the hash and the mark removed), checked every [`RELEASE_INTERVAL`]. (A Rollout that still uses
+//!   Services or a router releases the ones it dropped in its own reconcile; this covers one that uses neither any
+//!   more, whose reconciles do not read Services at all.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,8 +220,8 @@ impl WatchCtx {
     }
 }
 
-/// Gives Services marked by a Rollout that no longer exists their full selector back, every
-/// [`RELEASE_INTERVAL`], once the Rollout cache is ready.
+/// Gives Services marked by a Rollout that no longer exists or no longer names them their full selector back,
+/// every [`RELEASE_INTERVAL`], once the Rollout cache is ready.
 pub async fn release_orphaned_services(client: Client, services: Store<Service>, rollouts: Store<DeserializeGuard<Rollout>>) {
     if !crate::watch::until_ready(&rollouts).await || !crate::watch::until_ready(&services).await {
         return;
@@ -228,27 +230,30 @@ pub async fn release_orphaned_services(client: Client, services: Store<Service>,
         for service in services.state() {
             let Some(owner) = service.metadata.annotations.as_ref().and_then(|a| a.get(MANAGED_BY_ROLLOUTS)) else { continue };
             let namespace = service.namespace().unwrap_or_default();
-            let exists = rollouts.state().iter().any(|r| match &r.0 {
+            let name = service.name_any();
+            // A malformed Rollout keeps its Services: what it references cannot be known.
+            let still_used = rollouts.state().iter().any(|r| match &r.0 {
                 Ok(ro) => {
-                    ro.metadata.namespace.as_deref() == Some(namespace.as_str()) && ro.metadata.name.as_deref() == Some(owner.as_str())
+                    ro.metadata.namespace.as_deref() == Some(namespace.as_str())
+                        && ro.metadata.name.as_deref() == Some(owner.as_str())
+                        && references(ro, RouterKind::Service, &name)
                 }
                 Err(invalid) => {
                     invalid.metadata.namespace.as_deref() == Some(namespace.as_str())
                         && invalid.metadata.name.as_deref() == Some(owner.as_str())
                 }
             });
-            if exists {
+            if still_used {
                 continue;
             }
-            let name = service.name_any();
             let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
             let patch = json!({
                 "metadata": {"resourceVersion": service.metadata.resource_version, "annotations": {MANAGED_BY_ROLLOUTS: null}},
                 "spec": {"selector": {POD_TEMPLATE_HASH: null}},
             });
             match api.patch(&name, &crate::execute::patch_params(), &Patch::Merge(&patch)).await {
-                Ok(_) => info!(service = %name, namespace = %namespace, rollout = %owner, "released Service of a deleted Rollout"),
-                Err(err) => warn!(service = %name, error = %err, "releasing Service of a deleted Rollout"),
+                Ok(_) => info!(service = %name, namespace = %namespace, rollout = %owner, "released Service its Rollout no longer uses"),
+                Err(err) => warn!(service = %name, error = %err, "releasing Service its Rollout no longer uses"),
             }
         }
         tokio::time::sleep(RELEASE_INTERVAL).await;

@@ -241,10 +241,14 @@ async fn weights_in_order(router: Router) -> Result<()> {
         Ok((switched && values(&weights).last() == Some(&0)).then_some(()))
     })
     .await?;
-    // The old stable is still up right after the switch (scaleDownDelaySeconds: 5)...
-    let old = rs_of(&s, &old_hash).await?;
+    // The old stable is still up after the switch: once no Service selects it, it gets a scale-down deadline
+    // (scaleDownDelaySeconds: 5) and keeps its pods until then...
+    let old = eventually("scale-down deadline on the old stable", wait_timeout(), || async {
+        let old = rs_of(&s, &old_hash).await?;
+        Ok(old.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("scale-down-deadline")).then_some(old))
+    })
+    .await?;
     assert_eq!(old.spec.as_ref().unwrap().replicas, Some(10), "old stable kept during its scale-down delay");
-    assert!(old.metadata.annotations.as_ref().unwrap().contains_key("scale-down-deadline"));
     // ...and scaled down once the delay is over.
     eventually("old stable scaled down", wait_timeout(), || async {
         Ok((rs_of(&s, &old_hash).await?.spec.unwrap().replicas == Some(0)).then_some(()))
@@ -469,6 +473,25 @@ async fn header_route_sends_only_matching_requests_to_the_canary_as_prometheus_s
     .await?;
     prometheus.stop().await;
     drop(traffic);
+    s.finish().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_the_rollout_stops_naming_is_released() -> Result<()> {
+    let s = Scenario::start_routed("routed-drop-service").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    // A basic canary (no router) that names only a stable Service.
+    let manifest = serin_e2e::scenario::rollout_manifest(2, "[{setWeight: 50}]", "")
+        .replace("    canary:\n", "    canary:\n      stableService: web-stable\n");
+    s.apply(&manifest)?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    eventually("stable Service selects the stable pods", wait_timeout(), || async {
+        Ok(service_hash(&s, "web-stable").await?.map(|_| ()))
+    })
+    .await?;
+    s.patch_spec("web", serde_json::json!({"strategy": {"canary": {"stableService": null}}})).await?;
+    eventually("Service released", wait_timeout(), || async { Ok(service_hash(&s, "web-stable").await?.is_none().then_some(())) }).await?;
     s.finish().await;
     Ok(())
 }

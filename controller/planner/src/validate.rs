@@ -11,9 +11,10 @@
 //!   `spec.strategy.steps[1].setWeight`;
 //! - a pause of `0` is valid; only negative or unparsable durations are rejected.
 //!
-//! Deliberate differences: a `plugin` step counts as an action, and `setMirrorRoute` is accepted with traffic-router
-//! plugins as well as Istio, because Serin implements both; Go's `%#v` rendering of struct values is approximated
-//! with JSON.
+//! Deliberate differences: a `plugin` step counts as an action; `setHeaderRoute` and `setMirrorRoute` are accepted
+//! with the routers Serin can express them with (header: gatewayAPI, istio, nginx; mirror: gatewayAPI, istio), and
+//! their "requires `TrafficRouting`" messages name those routers; Go's `%#v` rendering of struct values is
+//! approximated with JSON.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -109,8 +110,9 @@ const EXPERIMENT_WEIGHT_WITHOUT_ROUTING: &str = "Experiment template weight cann
 const EXPERIMENT_WEIGHT_ROUTER: &str =
     "Experiment template weight is only available for TrafficRouting with SMI, ALB, and Istio at this time";
 const SET_CANARY_SCALE_NEEDS_ROUTING: &str = "SetCanaryScale requires TrafficRouting to be set";
-const SET_HEADER_ROUTE_NEEDS_ROUTING: &str = "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix";
-const SET_MIRROR_ROUTE_NEEDS_ROUTING: &str = "SetMirrorRoute requires TrafficRouting, supports Istio only";
+const SET_HEADER_ROUTE_NEEDS_ROUTING: &str =
+    "SetHeaderRoute requires a traffic router that routes by header: gatewayAPI (or its plugin), istio or nginx";
+const SET_MIRROR_ROUTE_NEEDS_ROUTING: &str = "SetMirrorRoute requires a traffic router that mirrors: gatewayAPI (or its plugin) or istio";
 const STRING_MATCH_MULTIPLE: &str = "StringMatch match value must have exactly one of the following: exact, regex, prefix";
 const STRING_MATCH_MISSING: &str = "StringMatch value missed, match value must have one of the following: exact, regex, prefix";
 const ALB_EXACT_ONLY: &str = "SetHeaderRoute match value invalid. ALB supports 'exact' value only";
