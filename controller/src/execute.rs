@@ -294,7 +294,8 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
                     "metadata": {"resourceVersion": resource_version, "annotations": {MANAGED_BY_ROLLOUTS: rollout.name_any()}},
                     "spec": {"selector": {POD_TEMPLATE_HASH: hash}},
                 });
-                patch_service(ctx, &namespace, name, &patch).await?;
+                let rv = patch_service(ctx, &namespace, name, &patch).await?;
+                ctx.freshness.wrote_replica_set(&key, &service_key(name), rv.as_deref());
                 info!(service = %name, %hash, "switched Service selector");
             }
             Action::ReleaseService { name, resource_version } => {
@@ -302,10 +303,14 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
                     "metadata": {"resourceVersion": resource_version, "annotations": {MANAGED_BY_ROLLOUTS: null}},
                     "spec": {"selector": {POD_TEMPLATE_HASH: null}},
                 });
-                patch_service(ctx, &namespace, name, &patch).await?;
+                let rv = patch_service(ctx, &namespace, name, &patch).await?;
+                ctx.freshness.wrote_replica_set(&key, &service_key(name), rv.as_deref());
                 info!(service = %name, "released Service no longer referenced");
             }
-            Action::WriteRouter(write) => write_router(ctx, &namespace, write).await?,
+            Action::WriteRouter(write) => {
+                let rv = write_router(ctx, &namespace, write).await?;
+                ctx.freshness.wrote_replica_set(&key, &router_key(write.kind(), &write.name()), rv.as_deref());
+            }
             Action::SetScaleDownDeadline { name, deadline } => {
                 let patch = json!({"metadata": {"annotations": {SCALE_DOWN_DEADLINE: deadline}}});
                 let rs = replica_sets
@@ -321,17 +326,29 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
     Ok(written)
 }
 
-async fn patch_service(ctx: &Context, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<(), ExecuteError> {
+/// The freshness key of a Service we wrote.
+pub fn service_key(name: &str) -> String {
+    format!("service/{name}")
+}
+
+/// The freshness key of a router object we wrote.
+pub fn router_key(kind: RouterKind, name: &str) -> String {
+    format!("router/{}/{name}", kind.kind())
+}
+
+/// Patches a Service; returns its new `resourceVersion`.
+async fn patch_service(ctx: &Context, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<Option<String>, ExecuteError> {
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
-    services
+    let svc = services
         .patch(name, &patch_params(), &Patch::Merge(patch))
         .await
         .map_err(|source| ExecuteError::PatchService { name: name.to_owned(), source })?;
-    Ok(())
+    Ok(svc.resource_version())
 }
 
-/// Writes a router object: a JSON patch pinned to the observed `resourceVersion`, or a create.
-async fn write_router(ctx: &Context, namespace: &str, write: &RouterWrite) -> Result<(), ExecuteError> {
+/// Writes a router object: a JSON patch pinned to the observed `resourceVersion`, or a create. Returns the
+/// object's new `resourceVersion`.
+async fn write_router(ctx: &Context, namespace: &str, write: &RouterWrite) -> Result<Option<String>, ExecuteError> {
     let target = write.target();
     let err = |source| ExecuteError::WriteRouter { target: target.clone(), source };
     let resource = |kind: RouterKind| ApiResource {
@@ -345,18 +362,19 @@ async fn write_router(ctx: &Context, namespace: &str, write: &RouterWrite) -> Re
         RouterWrite::Patch { kind, name, patch } => {
             let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource(*kind));
             let patch: json_patch_kube::Patch = serde_json::from_value(patch.clone())?;
-            api.patch(name, &patch_params(), &Patch::Json::<()>(patch)).await.map_err(err)?;
+            let written = api.patch(name, &patch_params(), &Patch::Json::<()>(patch)).await.map_err(err)?;
             info!(%target, "updated traffic router");
+            Ok(written.resource_version())
         }
         RouterWrite::Create { kind, object } => {
             let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource(*kind));
             let object: DynamicObject = serde_json::from_value(object.clone())?;
             let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
-            api.create(&params, &object).await.map_err(err)?;
+            let created = api.create(&params, &object).await.map_err(err)?;
             info!(%target, "created traffic router object");
+            Ok(created.resource_version())
         }
     }
-    Ok(())
 }
 
 /// The freshness key of an AnalysisRun (the guard tracks ReplicaSets and runs in one map).

@@ -66,7 +66,9 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Rollout>>, ctx: Arc<Context>) -
     }
     let replica_sets = observe::replica_sets(rollout, &ctx.replica_sets);
     let analysis_runs = observe::analysis_runs(rollout, &ctx.analysis_runs);
+    let routing = ctx.routers.snapshot(rollout);
     let cached_rv = |name: &str| match name.strip_prefix("analysisrun/") {
+        None if name.starts_with("service/") || name.starts_with("router/") => routing.resource_version(name),
         Some(run) => {
             analysis_runs.iter().find(|r| r.metadata.name.as_deref() == Some(run)).and_then(|r| r.metadata.resource_version.as_deref())
         }
@@ -81,7 +83,6 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Rollout>>, ctx: Arc<Context>) -
     let pods = observe::pods(rollout, &replica_sets, &ctx.pods);
     let templates = observe::analysis_templates(rollout, &ctx.analysis_templates);
     let cluster_templates = observe::cluster_analysis_templates(rollout, &ctx.cluster_analysis_templates);
-    let routing = ctx.routers.snapshot(rollout);
     let observed = Observed {
         rollout,
         replica_sets: &replica_sets,

@@ -68,9 +68,44 @@ pub struct Snapshot {
     destination_rules: Vec<Arc<DestinationRule>>,
     traefik_services: Vec<Arc<TraefikService>>,
     unserved: Vec<RouterKind>,
+    /// The kinds read for this Rollout.
+    loaded: Vec<RouterKind>,
 }
 
 impl Snapshot {
+    /// The cached `resourceVersion` of a Service (`service/<name>`) or router object (`router/<Kind>/<name>`)
+    /// for the stale-cache guard; `None` when not cached (yet). A kind this snapshot did not load (the Rollout no
+    /// longer uses it) answers `Some("")`, which the guard never counts as stale.
+    pub fn resource_version(&self, key: &str) -> Option<&str> {
+        fn rv<'s, K: Resource>(objects: &'s [Arc<K>], name: &str) -> Option<&'s str> {
+            objects.iter().find(|o| o.meta().name.as_deref() == Some(name)).and_then(|o| o.meta().resource_version.as_deref())
+        }
+        let (kind, name) = if let Some(name) = key.strip_prefix("service/") {
+            (RouterKind::Service, name)
+        } else {
+            let (kind, name) = key.strip_prefix("router/")?.split_once('/')?;
+            let all = [
+                RouterKind::Ingress,
+                RouterKind::HttpRoute,
+                RouterKind::VirtualService,
+                RouterKind::DestinationRule,
+                RouterKind::TraefikService,
+            ];
+            (all.into_iter().find(|k| k.kind() == kind)?, name)
+        };
+        if !self.loaded.contains(&kind) {
+            return Some("");
+        }
+        match kind {
+            RouterKind::Service => rv(&self.services, name),
+            RouterKind::Ingress => rv(&self.ingresses, name),
+            RouterKind::HttpRoute => rv(&self.http_routes, name),
+            RouterKind::VirtualService => rv(&self.virtual_services, name),
+            RouterKind::DestinationRule => rv(&self.destination_rules, name),
+            RouterKind::TraefikService => rv(&self.traefik_services, name),
+        }
+    }
+
     /// The planner's view.
     pub fn objects(&self) -> RouterObjects<'_> {
         RouterObjects {
@@ -98,6 +133,7 @@ impl RouterCaches {
             return snapshot;
         }
         let ns = rollout.metadata.namespace.as_deref();
+        snapshot.loaded.clone_from(&kinds);
         for kind in kinds {
             match kind {
                 RouterKind::Service => snapshot.services = in_namespace(&self.services, ns),

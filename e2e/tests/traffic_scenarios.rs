@@ -495,3 +495,41 @@ async fn a_service_the_rollout_stops_naming_is_released() -> Result<()> {
     s.finish().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_edited_by_hand_is_rendered_back_once() -> Result<()> {
+    let router = gateway();
+    let s = Scenario::start_routed("routed-edited").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(router.objects, &[])?;
+    s.apply(&rollout(4, "[{setWeight: 25}, {pause: {}}]", router.config, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    let routes: Api<DynamicObject> = Api::namespaced_with(s.cluster.client.clone(), &s.cluster.namespace, &router.resource);
+    let weight = || async { anyhow::Ok((router.weight)(&serde_json::to_value(routes.get("web").await?)?)) };
+    eventually("route at 25", wait_timeout(), || async { Ok((weight().await? == Some(25)).then_some(())) }).await?;
+    let patches_before = match s.cluster.sim() {
+        Some(sim) => Some(sim.count("patch", "httproutes").await?),
+        None => None,
+    };
+    // Someone sets the canary to 90% by hand.
+    s.cluster.kubectl_ok(&[
+        "patch",
+        "httproute",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":90}]"#,
+    ])?;
+    eventually("weight rendered back", wait_timeout(), || async { Ok((weight().await? == Some(25)).then_some(())) }).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(weight().await?, Some(25));
+    if let (Some(sim), Some(before)) = (s.cluster.sim(), patches_before) {
+        // One patch by kubectl, one by the controller: no tug of war.
+        let patches = sim.count("patch", "httproutes").await? - before;
+        assert_eq!(patches, 2, "patches to the HTTPRoute after the edit");
+    }
+    s.finish().await;
+    Ok(())
+}

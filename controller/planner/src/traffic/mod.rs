@@ -209,6 +209,21 @@ pub enum RouterWrite {
 }
 
 impl RouterWrite {
+    /// Kind of the written object.
+    pub fn kind(&self) -> RouterKind {
+        match self {
+            Self::Patch { kind, .. } | Self::Create { kind, .. } => *kind,
+        }
+    }
+
+    /// Name of the written object.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Patch { name, .. } => name.clone(),
+            Self::Create { object, .. } => object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        }
+    }
+
     /// `Kind/name` of the written object, for events and logs.
     pub fn target(&self) -> String {
         match self {
