@@ -74,8 +74,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The cached `resourceVersion` of a Service (`service/<name>`) or router object (`router/<Kind>/<name>`)
-    /// for the stale-cache guard; `None` when not cached (yet). A kind this snapshot did not load (the Rollout no
-    /// longer uses it) answers `Some("")`, which the guard never counts as stale.
+    /// for the stale-cache guard. An object that is not cached, or of a kind this snapshot did not load, answers
+    /// `Some("")`, which the guard never counts as stale: it may have been deleted since we wrote it, and waiting for
+    /// it would freeze the Rollout. (The one object we create, the NGINX canary Ingress, is then planned again and
+    /// its create answers 409, retried until the cache has it.)
     pub fn resource_version(&self, key: &str) -> Option<&str> {
         fn rv<'s, K: Resource>(objects: &'s [Arc<K>], name: &str) -> Option<&'s str> {
             objects.iter().find(|o| o.meta().name.as_deref() == Some(name)).and_then(|o| o.meta().resource_version.as_deref())
@@ -96,14 +98,15 @@ impl Snapshot {
         if !self.loaded.contains(&kind) {
             return Some("");
         }
-        match kind {
+        let cached = match kind {
             RouterKind::Service => rv(&self.services, name),
             RouterKind::Ingress => rv(&self.ingresses, name),
             RouterKind::HttpRoute => rv(&self.http_routes, name),
             RouterKind::VirtualService => rv(&self.virtual_services, name),
             RouterKind::DestinationRule => rv(&self.destination_rules, name),
             RouterKind::TraefikService => rv(&self.traefik_services, name),
-        }
+        };
+        cached.or(Some(""))
     }
 
     /// The planner's view.
@@ -256,8 +259,10 @@ impl WatchCtx {
     }
 }
 
-/// Gives Services marked by a Rollout that no longer exists or no longer names them their full selector back,
-/// every [`RELEASE_INTERVAL`], once the Rollout cache is ready.
+/// Gives Services marked by a Rollout that no longer exists, or by a canary Rollout of this controller that no
+/// longer names them, their full selector back, every [`RELEASE_INTERVAL`], once the Rollout cache is ready.
+/// A Service marked by a Rollout this controller does not handle (another `--instance-id`, another strategy) is
+/// left alone unless that Rollout is gone.
 pub async fn release_orphaned_services(client: Client, services: Store<Service>, rollouts: Store<DeserializeGuard<Rollout>>) {
     if !crate::watch::until_ready(&rollouts).await || !crate::watch::until_ready(&services).await {
         return;
@@ -267,19 +272,30 @@ pub async fn release_orphaned_services(client: Client, services: Store<Service>,
             let Some(owner) = service.metadata.annotations.as_ref().and_then(|a| a.get(MANAGED_BY_ROLLOUTS)) else { continue };
             let namespace = service.namespace().unwrap_or_default();
             let name = service.name_any();
-            // A malformed Rollout keeps its Services: what it references cannot be known.
-            let still_used = rollouts.state().iter().any(|r| match &r.0 {
+            let ours = rollouts.state().into_iter().find(|r| match &r.0 {
                 Ok(ro) => {
-                    ro.metadata.namespace.as_deref() == Some(namespace.as_str())
-                        && ro.metadata.name.as_deref() == Some(owner.as_str())
-                        && references(ro, RouterKind::Service, &name)
+                    ro.metadata.namespace.as_deref() == Some(namespace.as_str()) && ro.metadata.name.as_deref() == Some(owner.as_str())
                 }
                 Err(invalid) => {
                     invalid.metadata.namespace.as_deref() == Some(namespace.as_str())
                         && invalid.metadata.name.as_deref() == Some(owner.as_str())
                 }
             });
-            if still_used {
+            let release = match ours.as_deref().map(|r| &r.0) {
+                // A canary Rollout of this controller that no longer names it.
+                Some(Ok(ro)) => {
+                    ro.spec.strategy.as_ref().is_some_and(|s| s.canary.is_some()) && !references(ro, RouterKind::Service, &name)
+                }
+                // Malformed: what it references cannot be known; keep.
+                Some(Err(_)) => false,
+                // Not in this controller's cache: it may belong to another instance (or to Argo, e.g. a blue-green
+                // active Service). Release only when the Rollout does not exist at all.
+                None => {
+                    let api: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
+                    matches!(api.get_metadata_opt(owner).await, Ok(None))
+                }
+            };
+            if !release {
                 continue;
             }
             let api: Api<Service> = Api::namespaced(client.clone(), &namespace);

@@ -359,3 +359,83 @@ spec:
     // Without a router the old pods go as soon as the new ones are stable (no scale-down delay).
     assert!(world.rss.iter().filter(|rs| rs.spec.as_ref().unwrap().replicas != Some(0)).count() == 1);
 }
+
+#[test]
+fn after_promotion_the_route_goes_back_to_stable_only_once_the_stable_side_has_the_pods() {
+    for dynamic in [false, true] {
+        let extra = if dynamic { "      dynamicStableScale: true\n" } else { "" };
+        let mut world = routed(4, "[{setWeight: 50}, {pause: {duration: 5}}]", extra);
+        start_update(&mut world);
+        let new_hash = loop {
+            world.reconcile();
+            world.settle();
+            world.advance(Duration::from_secs(1));
+            let status = world.status();
+            if status.stable_rs == status.current_pod_hash {
+                break status.stable_rs.unwrap();
+            }
+        };
+        // The new pods stop being available right after the promotion.
+        world.broken_images.insert("web:2".into());
+        for _ in 0..10 {
+            world.reconcile();
+            world.settle();
+            let weight = world.route_canary_weight();
+            let stable_pods = available_behind(&world, "web-stable");
+            // Once the stable Service is on the new pods, their breaking is the new version's, not the routing's.
+            if world.service_hash("web-stable").as_deref() != Some(new_hash.as_str()) {
+                assert!(weight > 0 || stable_pods >= 4, "dynamic={dynamic}: route all on the old stable, which has {stable_pods} pods");
+            }
+        }
+        world.broken_images.clear();
+        world.converge();
+        assert_eq!(world.service_hash("web-stable").as_deref(), Some(new_hash.as_str()));
+        assert_eq!(world.route_canary_weight(), 0);
+    }
+}
+
+#[test]
+fn rolling_back_to_stable_with_dynamic_stable_scale_keeps_the_canary_until_its_traffic_has_moved() {
+    let mut world = routed(10, "[{setWeight: 70}, {pause: {}}]", "      dynamicStableScale: true\n");
+    start_update(&mut world);
+    world.converge();
+    assert_eq!(world.route_canary_weight(), 70);
+    let canary_hash = world.status().current_pod_hash.unwrap();
+    // Back to the stable template while 70% of the traffic is on the canary.
+    world.set_image("web:1");
+    for _ in 0..60 {
+        world.reconcile();
+        let weight = world.route_canary_weight();
+        let canary_pods = available_behind(&world, "web-canary");
+        let stable_pods = available_behind(&world, "web-stable");
+        assert!(canary_pods * 100 >= weight * 10, "canary Service has {canary_pods} pods for {weight}%");
+        assert!(stable_pods * 100 >= (100 - weight) * 10, "stable Service has {stable_pods} pods for {}%", 100 - weight);
+        world.settle();
+        world.advance(Duration::from_secs(1));
+    }
+    assert_eq!(world.route_canary_weight(), 0);
+    let canary = world.rss.iter().find(|rs| rs.metadata.name.as_deref().unwrap().ends_with(&canary_hash)).unwrap();
+    assert_eq!(canary.spec.as_ref().unwrap().replicas, Some(0), "drained once its traffic moved back");
+}
+
+#[test]
+fn an_explicit_abort_delay_holds_the_canary_with_dynamic_stable_scale_too() {
+    let mut world = routed(4, "[{setWeight: 50}, {pause: {}}]", "      dynamicStableScale: true\n      abortScaleDownDelaySeconds: 60\n");
+    start_update(&mut world);
+    world.converge();
+    let hash = world.status().current_pod_hash.unwrap();
+    world.patch_status(serde_json::json!({"abort": true}));
+    for _ in 0..10 {
+        world.reconcile();
+        world.settle();
+        world.advance(Duration::from_secs(1));
+    }
+    assert_eq!(world.route_canary_weight(), 0);
+    let size = |world: &World| {
+        world.rss.iter().find(|rs| rs.metadata.name.as_deref().unwrap().ends_with(&hash)).unwrap().spec.as_ref().unwrap().replicas
+    };
+    assert_eq!(size(&world), Some(2), "kept for the explicit delay");
+    world.advance(Duration::from_secs(61));
+    world.converge();
+    assert_eq!(size(&world), Some(0));
+}

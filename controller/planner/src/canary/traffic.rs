@@ -70,13 +70,18 @@ impl<'a> Ctx<'a> {
         let mut writes = Vec::new();
         if let Some(routing) = self.routing() {
             let (header_routes, mirror_routes) = self.routes_in_force(aborted);
-            let stable_hash = self.stable_rs.as_ref().map_or("", |rs| rs.hash);
+            // Subsets follow the same rule as Services: they move to a ReplicaSet only once it is fully available
+            // (an empty hash leaves a subset's labels as they are), and not during a dynamic rollback.
+            let fully_available = |rs: &&Rs<'a>| rs.spec_replicas > 0 && rs.available >= rs.spec_replicas;
+            let subset_canary =
+                if weight_canary_hash.is_some() { "" } else { self.new_rs.as_ref().filter(fully_available).map_or("", |rs| rs.hash) };
+            let subset_stable = self.stable_rs.as_ref().filter(fully_available).map_or("", |rs| rs.hash);
             let desired = Desired {
                 rollout: self.rollout_name(),
                 canary_service: self.canary.canary_service.as_deref().unwrap_or_default(),
                 stable_service: self.canary.stable_service.as_deref().unwrap_or_default(),
-                canary_hash: weight_canary_hash.unwrap_or_else(|| self.new_rs.as_ref().map_or("", |rs| rs.hash)),
-                stable_hash,
+                canary_hash: subset_canary,
+                stable_hash: subset_stable,
                 weight,
                 max_weight: self.max_weight(),
                 managed_routes: routing.managed_routes.iter().map(|r| r.name.as_str()).collect(),
@@ -86,7 +91,9 @@ impl<'a> Ctx<'a> {
             };
             writes =
                 router_writes(routing, &self.routing_objects, &desired, self.rollout.metadata.namespace.as_deref().unwrap_or_default())?;
-            self.record_weights(status, &desired);
+            let canary_hash = weight_canary_hash.unwrap_or_else(|| self.new_rs.as_ref().map_or("", |rs| rs.hash));
+            let stable_hash = self.stable_rs.as_ref().map_or("", |rs| rs.hash);
+            self.record_weights(status, &desired, canary_hash, stable_hash);
         } else if let Some(canary) = status.canary.as_mut() {
             canary.weights = None;
         }
@@ -115,6 +122,13 @@ impl<'a> Ctx<'a> {
             return (self.abort_weight(), Some(hash));
         }
         if self.old.stable_rs.as_deref() == Some(self.pod_hash) {
+            // Promoted: the stable side takes everything back once it routes to the new pods, or to pods that can
+            // carry all the traffic. Until then (the new ReplicaSet is not fully available, so the stable Service
+            // has not moved, and what it selects was scaled down) the canary keeps the weight it had.
+            let previous = self.observed_weights().map_or(0, |w| w.canary.weight);
+            if previous > 0 && !self.stable_side_on(self.pod_hash) && !self.stable_side_can_carry_all() {
+                return (previous, None);
+            }
             return (0, None);
         }
         if aborted {
@@ -123,7 +137,7 @@ impl<'a> Ctx<'a> {
         let Some(new) = self.new_rs.as_ref().filter(|rs| rs.available > 0) else { return (0, None) };
         if self.old.promote_full == Some(true) {
             let weight = if self.dynamic_stable_scale() {
-                if self.replicas > 0 { max * new.available / self.replicas } else { 0 }
+                share(max, new.available, self.replicas)
             } else {
                 self.observed_weights().map_or(0, |w| w.canary.weight)
             };
@@ -143,6 +157,45 @@ impl<'a> Ctx<'a> {
         (max, None)
     }
 
+    /// Whether the stable side of the routers sends traffic to the pods of `hash`: the stable Service (if any)
+    /// selects it, and so does the DestinationRule's stable subset (if any).
+    fn stable_side_on(&self, hash: &str) -> bool {
+        let service_on = self.canary.stable_service.as_deref().filter(|n| !n.is_empty()).is_none_or(|name| {
+            crate::traffic::by_name(self.routing_objects.services, name).is_some_and(|svc| services::selected_hash(svc) == Some(hash))
+        });
+        service_on && self.subset_hashes().iter().all(|(stable, _)| *stable == hash)
+    }
+
+    /// Whether the ReplicaSet the stable Service selects has all of `spec.replicas` available (no stable Service:
+    /// false).
+    fn stable_side_can_carry_all(&self) -> bool {
+        let Some(name) = self.canary.stable_service.as_deref().filter(|n| !n.is_empty()) else { return false };
+        let Some(hash) = crate::traffic::by_name(self.routing_objects.services, name).and_then(services::selected_hash) else {
+            return false;
+        };
+        self.all.iter().any(|rs| rs.hash == hash && rs.available >= self.replicas)
+    }
+
+    /// `(stable, canary)` hashes the configured DestinationRule's subsets select, as observed.
+    fn subset_hashes(&self) -> Vec<(&'a str, &'a str)> {
+        let Some(config) = self.routing().and_then(|r| r.istio.as_ref()).and_then(|i| i.destination_rule.as_ref()) else {
+            return Vec::new();
+        };
+        let Some(rule) = crate::traffic::by_name(self.routing_objects.destination_rules, &config.name) else { return Vec::new() };
+        let label = |subset: &str| -> &'a str {
+            let rule: &'a crate::traffic::DestinationRule = rule;
+            rule.spec
+                .subsets
+                .iter()
+                .flatten()
+                .find(|s| s.name == subset)
+                .and_then(|s| s.labels.as_ref())
+                .and_then(|l| l.get(serin_api::labels::POD_TEMPLATE_HASH))
+                .map_or("", String::as_str)
+        };
+        vec![(label(&config.stable_subset_name), label(&config.canary_subset_name))]
+    }
+
     /// Argo's `calculateDesiredWeightOnAbortOrStableRollback`: 0, or with `dynamicStableScale` what the stable's
     /// available pods cannot carry yet (never more than the weight already applied).
     fn abort_weight(&self) -> i32 {
@@ -151,7 +204,7 @@ impl<'a> Ctx<'a> {
         }
         let max = self.max_weight();
         let available = self.stable_rs.as_ref().map_or(0, |rs| rs.available);
-        let mut weight = (max - max * available / self.replicas).max(0);
+        let mut weight = (max - share(max, available, self.replicas)).max(0);
         if let Some(previous) = self.observed_weights() {
             weight = weight.min(previous.canary.weight);
         }
@@ -209,7 +262,12 @@ impl<'a> Ctx<'a> {
     fn service_changes(&self, aborted: bool, weight: i32) -> Result<Vec<ServiceChange>, RouteError> {
         let fully_available = |rs: &&Rs<'a>| rs.spec_replicas > 0 && rs.available >= rs.spec_replicas;
         let stable_hash = self.stable_rs.as_ref().filter(fully_available).map(|rs| rs.hash);
-        let canary_hash = if aborted && self.stable_apart() {
+        let rolling_back = self.desired_weight(aborted).1.is_some();
+        let canary_hash = if rolling_back {
+            // Rolling back with dynamicStableScale: the canary Service keeps the previous canary, which still
+            // carries traffic, until the weight has moved back.
+            None
+        } else if aborted && self.stable_apart() {
             (!self.dynamic_stable_scale() || weight == 0).then(|| self.stable_rs.as_ref().map(|rs| rs.hash)).flatten()
         } else {
             self.new_rs.as_ref().filter(fully_available).map(|rs| rs.hash)
@@ -225,17 +283,17 @@ impl<'a> Ctx<'a> {
     }
 
     /// `status.canary.weights` as applied, and a `TrafficWeightUpdated` event when they change.
-    fn record_weights(&mut self, status: &mut serin_api::RolloutStatus, desired: &Desired<'_>) {
+    fn record_weights(&mut self, status: &mut serin_api::RolloutStatus, desired: &Desired<'_>, canary_hash: &str, stable_hash: &str) {
         let weights = TrafficWeights {
             canary: WeightDestination {
                 weight: desired.weight,
                 service_name: Some(desired.canary_service.to_owned()),
-                pod_template_hash: Some(desired.canary_hash.to_owned()),
+                pod_template_hash: Some(canary_hash.to_owned()),
             },
             stable: WeightDestination {
                 weight: desired.stable_weight(),
                 service_name: Some(desired.stable_service.to_owned()),
-                pod_template_hash: Some(desired.stable_hash.to_owned()),
+                pod_template_hash: Some(stable_hash.to_owned()),
             },
             additional: Vec::new(),
             verified: None,
@@ -272,7 +330,20 @@ impl<'a> Ctx<'a> {
                 self.actions.push(Action::SetScaleDownDeadline { name: rs.name.to_owned(), deadline: None });
             }
         }
-        let selected: Vec<&str> = self.routing_objects.services.iter().filter_map(|s| services::selected_hash(s)).collect();
+        // Referenced: selected by a Service or a DestinationRule subset, or carrying traffic per the weights last
+        // applied (Argo's `isReplicaSetReferenced`).
+        let mut selected: Vec<&str> = self.routing_objects.services.iter().filter_map(|s| services::selected_hash(s)).collect();
+        for (stable, canary) in self.subset_hashes() {
+            selected.extend([stable, canary]);
+        }
+        if let Some(weights) = self.observed_weights() {
+            for side in [&weights.canary, &weights.stable] {
+                if side.weight > 0 {
+                    selected.extend(side.pod_template_hash.as_deref());
+                }
+            }
+        }
+        selected.retain(|h| !h.is_empty());
         let delay =
             if self.dynamic_stable_scale() { 0 } else { self.canary.scale_down_delay_seconds.unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS) };
         let mut others: Vec<Rs<'a>> = self.others.iter().filter(|rs| rs.spec_replicas > 0).cloned().collect();
@@ -284,16 +355,17 @@ impl<'a> Ctx<'a> {
                 self.held.insert(rs.name.to_owned());
                 continue;
             }
+            let within_limit = limit.is_none_or(|l| delayed < l);
             let deadline = match deadline_of(&rs) {
                 Some(deadline) => deadline,
-                None if delay > 0 => {
+                None if delay > 0 && within_limit => {
                     let deadline = self.stamp.0 + jiff::SignedDuration::from_secs(i64::from(delay));
                     self.actions.push(Action::SetScaleDownDeadline { name: rs.name.to_owned(), deadline: Some(deadline.to_string()) });
                     deadline
                 }
                 None => continue,
             };
-            if deadline <= self.now || limit.is_some_and(|l| delayed >= l) {
+            if deadline <= self.now || !within_limit {
                 continue;
             }
             delayed += 1;
@@ -302,11 +374,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The canary's size on an abort with a traffic router (no `dynamicStableScale`): kept until
+    /// The canary's size on an abort with a traffic router (with `dynamicStableScale`, only when the delay is set
+    /// explicitly): kept until
     /// `abortScaleDownDelaySeconds` after the stable became fully available again (a `scale-down-deadline` on the
     /// canary ReplicaSet), forever with 0; then what the replica arithmetic says.
     pub(super) fn aborted_canary_size(&mut self, new: &Rs<'a>, planned: i32) -> i32 {
-        if self.routing().is_none() || self.dynamic_stable_scale() || !self.pause.is_aborted(&self.old) || !self.stable_apart() {
+        // With dynamicStableScale the canary shrinks as traffic leaves it, unless a delay was asked for explicitly
+        // (Argo's `shouldDelayScaleDownOnAbort`).
+        let dynamic_without_delay = self.dynamic_stable_scale() && self.canary.abort_scale_down_delay_seconds.is_none();
+        if self.routing().is_none() || dynamic_without_delay || !self.pause.is_aborted(&self.old) || !self.stable_apart() {
             return planned;
         }
         if planned >= new.spec_replicas {
@@ -349,6 +425,14 @@ impl From<Vec<RouteError>> for TrafficError {
         let only_not_found = errors.iter().all(|e| e.not_found);
         Self { errors: errors.into_iter().map(spec_error).collect(), only_not_found }
     }
+}
+
+/// `max * part / whole` without overflow (0 when `whole` is not positive).
+fn share(max: i32, part: i32, whole: i32) -> i32 {
+    if whole <= 0 {
+        return 0;
+    }
+    i32::try_from(i64::from(max) * i64::from(part) / i64::from(whole)).unwrap_or(max)
 }
 
 /// A ReplicaSet's `scale-down-deadline`, if set and valid.

@@ -67,6 +67,12 @@ pub fn validate(config: &GatewayApiTrafficRouting, path: &str, namespace: &str) 
     if routes(config, path).is_empty() {
         return Err(RouteError::new(format!("{path}.httpRoute"), "one of httpRoute or httpRoutes is required"));
     }
+    let listed = routes(config, path);
+    for (i, (name, _, at)) in listed.iter().enumerate() {
+        if listed[..i].iter().any(|(other, _, _)| other == name) {
+            return Err(RouteError::new(at.clone(), format!("HTTPRoute {name:?} is listed twice")));
+        }
+    }
     if let Some(ns) = config.namespace.as_deref().filter(|ns| !ns.is_empty() && *ns != namespace) {
         return Err(RouteError::new(
             format!("{path}.namespace"),
@@ -107,6 +113,10 @@ pub fn render_http_route(route: &HttpRoute, header_routes: bool, desired: &Desir
     let mut out = route.clone();
     let rules = out.spec.rules.take().unwrap_or_default();
     let is_managed = |rule: &HttpRouteRule| rule.name.as_deref().is_some_and(|n| desired.managed_routes.contains(&n));
+    // Where each managed rule currently is, so rules in force are rewritten in place (another Rollout's managed
+    // rules in a shared HTTPRoute keep their positions: no reordering war between two Rollouts).
+    let managed_positions: Vec<(usize, String)> =
+        rules.iter().enumerate().filter(|(_, rule)| is_managed(rule)).map(|(i, rule)| (i, rule.name.clone().unwrap_or_default())).collect();
     let mut kept: Vec<HttpRouteRule> = rules.into_iter().filter(|rule| !is_managed(rule)).collect();
     let mut weighted = Vec::new();
     for (i, rule) in kept.iter_mut().enumerate() {
@@ -151,7 +161,29 @@ pub fn render_http_route(route: &HttpRoute, header_routes: bool, desired: &Desir
                 ));
             }
         }
-        kept.extend(managed);
+        // Rules already present go back where they were (relative to the user's rules), new ones at the end.
+        let mut fresh = Vec::new();
+        let mut placed: Vec<(usize, HttpRouteRule)> = Vec::new();
+        for rule in managed {
+            let name = rule.name.clone().unwrap_or_default();
+            match managed_positions.iter().find(|(_, n)| *n == name) {
+                Some((at, _)) => placed.push((*at, rule)),
+                None => fresh.push(rule),
+            }
+        }
+        placed.sort_by_key(|(at, _)| *at);
+        for (at, rule) in placed {
+            kept.insert(at.min(kept.len()), rule);
+        }
+        // A new rule goes before the first of our managed rules that comes after it in managedRoutes, so ours stay
+        // in managedRoutes order; otherwise at the end.
+        let rank =
+            |rule: &HttpRouteRule| desired.managed_routes.iter().position(|n| rule.name.as_deref() == Some(*n)).unwrap_or(usize::MAX);
+        for rule in fresh {
+            let own = |r: &HttpRouteRule| rank(r) != usize::MAX;
+            let at = kept.iter().position(|r| own(r) && rank(r) > rank(&rule)).unwrap_or(kept.len());
+            kept.insert(at, rule);
+        }
     }
     out.spec.rules = Some(kept);
     Ok(out)
@@ -162,7 +194,10 @@ fn managed_rules(rules: &[HttpRouteRule], weighted: &[usize], desired: &Desired<
     let Some(&first) = weighted.first() else { return Vec::new() };
     let template = &rules[first];
     let canary_ref = template.backend_refs.iter().flatten().find(|b| b.is_service(desired.canary_service)).cloned().unwrap_or_default();
-    let canary_backend = HttpBackendRef { weight: None, ..canary_ref };
+    // The header rule's only backend, with the weight the HTTPRoute CRD would default it to (so an idle Rollout
+    // finds nothing to change); the mirror filter's reference has no weight.
+    let canary_backend = HttpBackendRef { weight: Some(1), ..canary_ref };
+    let mirror_backend = HttpBackendRef { weight: None, ..canary_backend.clone() };
     let mut out = Vec::new();
     for name in &desired.managed_routes {
         if let Some(header) = desired.header_routes.iter().find(|h| h.name == *name) {
@@ -196,7 +231,7 @@ fn managed_rules(rules: &[HttpRouteRule], weighted: &[usize], desired: &Desired<
                 filters: Some(vec![HttpRouteFilter {
                     type_: "RequestMirror".to_owned(),
                     request_mirror: Some(HttpRequestMirror {
-                        backend_ref: canary_backend.clone(),
+                        backend_ref: mirror_backend.clone(),
                         percent: mirror.percentage,
                         rest: serde_json::Map::new(),
                     }),
@@ -355,7 +390,7 @@ mod tests {
             json!({
                 "name": "beta",
                 "matches": [{"path": {"type": "PathPrefix", "value": "/"}, "headers": [{"type": "Exact", "name": "X-Canary", "value": "1"}]}],
-                "backendRefs": [{"name": "web-canary", "port": 80}]
+                "backendRefs": [{"name": "web-canary", "port": 80, "weight": 1}]
             })
         );
         // Idempotent, and gone once no longer in force.
@@ -392,6 +427,31 @@ mod tests {
         out.spec.rules.as_mut().expect("rules")[1].name = None;
         let err = render_http_route(&out, true, &d, "p").expect_err("pruned");
         assert!(err.message.contains("prunes rules[].name"), "{}", err.message);
+    }
+
+    #[test]
+    fn managed_rules_keep_their_place_so_two_rollouts_sharing_a_route_do_not_reorder_each_other() {
+        // Another Rollout's header rule ("other") sits after ours; re-rendering ours must not move it.
+        let mut d = desired(10);
+        d.header_routes = vec![HeaderRoute { name: "beta", matches: header(exact("1")), path: "s".into() }];
+        let mut ours = render_http_route(&basic(), true, &d, "p").expect("renders");
+        ours.spec.rules.as_mut().expect("rules").push(HttpRouteRule { name: Some("other".into()), ..HttpRouteRule::default() });
+        let again = render_http_route(&ours, true, &d, "p").expect("renders");
+        assert_eq!(again, ours, "no change, no reordering");
+    }
+
+    #[test]
+    fn a_route_listed_twice_is_an_error() {
+        let config = GatewayApiTrafficRouting {
+            http_route: Some("web".into()),
+            http_routes: vec![serin_api::rollout::traffic_routing::GatewayApiHttpRoute {
+                name: "web".into(),
+                use_header_routes: Some(false),
+            }],
+            ..GatewayApiTrafficRouting::default()
+        };
+        let err = validate(&config, "p", "ns").expect_err("duplicate");
+        assert_eq!(err.path, "p.httpRoutes[0].name");
     }
 
     #[test]
