@@ -8,9 +8,10 @@
 //! - **Weighted rules**: every rule that is not a managed rule and has a backendRef to the stable Service and one
 //!   to the canary Service. Their weights become `max - weight` and `weight`. Other backendRefs of the rule keep
 //!   theirs. A route with no such rule is an error (nothing to shift).
-//! - **Managed rules**: rules whose `name` is one of `managedRoutes`. They are removed unless in force, and the ones
-//!   in force are appended after the user's rules in `managedRoutes` order (Gateway API precedence does not depend
-//!   on rule order between different match sets, so appending keeps the user's rules where they were). Header and
+//! - **Managed rules**: rules whose `name` is one of `managedRoutes`. They are removed unless in force; the ones in
+//!   force are rewritten in place, and new ones inserted before the first of ours that follows them in
+//!   `managedRoutes` (else appended), so the user's rules and other Rollouts' rules keep their positions (Gateway API
+//!   precedence does not depend on rule order between different match sets). Header and
 //!   mirror rules are only written to routes with header routes enabled (`httpRoute`, or `useHeaderRoutes: true`).
 //!   - A header rule copies each weighted rule's matches (default `PathPrefix /`) and adds the header conditions
 //!     (`exact` → `Exact`, `regex` → `RegularExpression`, `prefix` → `RegularExpression ^<escaped>.*`); its only
