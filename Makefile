@@ -10,6 +10,7 @@ help: ## List targets
 demo: ## A real canary rollout, an abort, and an automatic rollback by analysis (kube-sim + real Prometheus)
 	@command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || { echo "installing prometheus (apt)"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	$(CARGO) build -q -p serin-plugin --bin kubectl-serin
 	$(CARGO) run -q -p serin-e2e --bin serin-demo
 
 build: ## Build every crate

@@ -66,7 +66,7 @@ async fn main() -> Result<()> {
     say(
         "kubectl apply -f docs/examples/demo-gateway-api.yaml   (Services web-stable/web-canary, HTTPRoute web, Rollout web: 5 replicas,\n    steps setWeight 20, pause 3s, setWeight 40, pause, setWeight 80, pause 2s; traffic shifted by the HTTPRoute's backendRef weights)",
     );
-    let mut watch = Watch::new(client.clone());
+    let mut watch = Watch::new(client.clone(), kubeconfig.clone());
     watch.until(|ro| phase(ro) == Some(RolloutPhase::Healthy), &rollouts).await?;
 
     say("kubectl serin set image web web=ghcr.io/serin-dev/demo-web:2.0");
@@ -100,7 +100,11 @@ async fn main() -> Result<()> {
 
     analysis_story(&client, &rollouts, &mut watch).await?;
 
-    if let Ok(out) = std::process::Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["get", "rollout,rs", "-n", NS]).output()
+    if let Some(tree) = plugin(&kubeconfig, &["get", "rollout", "web", "--no-color"]) {
+        say("kubectl serin get rollout web   (the kubectl plugin, through the real kubectl against kube-sim)");
+        print!("{tree}");
+    } else if let Ok(out) =
+        std::process::Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["get", "rollout,rs", "-n", NS]).output()
         && out.status.success()
     {
         say("kubectl get rollout,rs   (real kubectl against kube-sim)");
@@ -219,6 +223,21 @@ async fn print_runs(client: &kube::Client, headline: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `kubectl serin <args>` through the real kubectl when the plugin was built next to this binary (`make demo`
+/// builds it); `None` otherwise.
+fn plugin(kubeconfig: &std::path::Path, args: &[&str]) -> Option<String> {
+    let dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    if !dir.join("kubectl-serin").exists() {
+        return None;
+    }
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut full = vec!["serin"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["-n", NS]);
+    let out = std::process::Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("PATH", path).args(&full).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn say(line: &str) {
     println!("\n==> {line}");
 }
@@ -263,6 +282,7 @@ enum Step {
 
 /// Prints a line each time the rollout's step, phase, route weights or ReplicaSet sizes change.
 struct Watch {
+    kubeconfig: std::path::PathBuf,
     replica_sets: Api<ReplicaSet>,
     routes: Api<DynamicObject>,
     last: String,
@@ -270,9 +290,10 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(client: kube::Client) -> Self {
+    fn new(client: kube::Client, kubeconfig: std::path::PathBuf) -> Self {
         println!("\n      time  step  setWeight  route stable/canary  pods stable  canary  phase");
         Self {
+            kubeconfig,
             replica_sets: Api::namespaced(client.clone(), NS),
             routes: Api::namespaced_with(client, NS, &http_route_resource()),
             last: String::new(),
@@ -313,6 +334,10 @@ impl Watch {
             match next(&ro) {
                 Step::Done => return Ok(()),
                 Step::Promote => {
+                    if let Some(tree) = plugin(&self.kubeconfig, &["get", "rollout", "web", "--no-color"]) {
+                        say("kubectl serin get rollout web");
+                        print!("{tree}");
+                    }
                     say("kubectl serin promote web   (clears status.pauseConditions)");
                     rollouts
                         .patch_status("web", &PatchParams::default(), &Patch::Merge(&json!({"status": {"pauseConditions": null}})))

@@ -1,0 +1,293 @@
+//! The writes of each `kubectl-serin` command, as pure functions of the objects read.
+//!
+//! Contract: byte-for-byte the JSON merge patches Argo's `kubectl argo rollouts` sends (same keys, same `null`s),
+//! so either plugin drives either controller, and Argo CD's resource actions (which send the same patches) agree
+//! with both. Status changes go to the `status` subresource, spec changes to the main resource. `set image` and
+//! `undo` compute the new pod template; the caller writes it.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde_json::{Value, json};
+use serin_api::Rollout;
+use serin_api::labels::{POD_TEMPLATE_HASH, REVISION};
+use serin_api::rollout::status::RolloutStatus;
+
+/// Merge patches for one command: `spec` goes to the Rollout, `status` to its `status` subresource.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Patches {
+    /// Patch of the main resource (`spec`), if any.
+    pub spec: Option<Value>,
+    /// Patch of the `status` subresource, if any.
+    pub status: Option<Value>,
+}
+
+/// Why a command cannot build its write.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    /// `set image` named a container the pod template does not have.
+    #[error("unable to find container named \"{0}\"")]
+    NoSuchContainer(String),
+    /// `set image` without `CONTAINER=IMAGE`.
+    #[error("expected CONTAINER=IMAGE, got \"{0}\"")]
+    BadImageArgument(String),
+    /// `undo` asked for a revision no ReplicaSet has.
+    #[error("unable to find specified revision {0}")]
+    NoSuchRevision(i64),
+    /// `undo` with no earlier revision to go back to.
+    #[error("no rollout history found for rollout \"{0}\"")]
+    NoHistory(String),
+}
+
+fn status_of(rollout: &Rollout) -> RolloutStatus {
+    rollout.status.clone().unwrap_or_default()
+}
+
+fn steps(rollout: &Rollout) -> Option<usize> {
+    rollout.spec.strategy.as_ref()?.canary.as_ref().map(|c| c.steps.len())
+}
+
+/// The step index after the current one (Argo's `GetCurrentCanaryStep` index, plus one, at most the step count);
+/// `None` for a Rollout without canary steps.
+fn next_step_index(rollout: &Rollout) -> Option<i32> {
+    let count = i32::try_from(steps(rollout).filter(|n| *n > 0)?).unwrap_or(i32::MAX);
+    let index = status_of(rollout).current_step_index.unwrap_or(0);
+    Some(if index < count { index + 1 } else { index })
+}
+
+fn inconclusive(status: &RolloutStatus) -> bool {
+    status
+        .canary
+        .as_ref()
+        .and_then(|c| c.current_step_analysis_run_status.as_ref())
+        .is_some_and(|run| run.status == serin_api::AnalysisPhase::Inconclusive)
+}
+
+/// `promote [--full]` (Argo's `getPatches` without the deprecated skip flags).
+///
+/// - `--full`: `{"status":{"promoteFull":true}}`, only while an update is in progress (current ≠ stable).
+/// - Otherwise: unpause the spec if it is paused; then, on a canary paused on an Inconclusive step analysis, clear
+///   the pause conditions and the controller pause and move to the next step; else, when paused, clear the pause
+///   conditions; else (mid-analysis, mid-step) move to the next step.
+pub fn promote(rollout: &Rollout, full: bool) -> Patches {
+    let status = status_of(rollout);
+    if full {
+        let updating = status.current_pod_hash != status.stable_rs;
+        return Patches { spec: None, status: updating.then(|| json!({"status": {"promoteFull": true}})) };
+    }
+    let spec = (rollout.spec.paused == Some(true)).then(|| json!({"spec": {"paused": false}}));
+    let canary = rollout.spec.strategy.as_ref().is_some_and(|s| s.canary.is_some());
+    let status_patch = if canary && inconclusive(&status) && !status.pause_conditions.is_empty() && status.controller_pause == Some(true) {
+        next_step_index(rollout).map(|i| json!({"status": {"pauseConditions": null, "controllerPause": false, "currentStepIndex": i}}))
+    } else if !status.pause_conditions.is_empty() {
+        Some(json!({"status": {"pauseConditions": null}}))
+    } else if canary {
+        next_step_index(rollout).map(|i| json!({"status": {"pauseConditions": null, "currentStepIndex": i}}))
+    } else {
+        None
+    };
+    Patches { spec, status: status_patch }
+}
+
+/// `abort`: `{"status":{"abort":true}}`.
+pub fn abort() -> Patches {
+    Patches { spec: None, status: Some(json!({"status": {"abort": true}})) }
+}
+
+/// `retry rollout`: `{"status":{"abort":false}}`.
+pub fn retry() -> Patches {
+    Patches { spec: None, status: Some(json!({"status": {"abort": false}})) }
+}
+
+/// `pause`: `{"spec":{"paused":true}}`.
+pub fn pause() -> Patches {
+    Patches { spec: Some(json!({"spec": {"paused": true}})), status: None }
+}
+
+/// `restart [--in D]`: `{"spec":{"restartAt":"<RFC 3339, whole seconds>"}}`.
+pub fn restart(at: jiff::Timestamp) -> Patches {
+    let at = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
+    Patches { spec: Some(json!({"spec": {"restartAt": at.to_string()}})), status: None }
+}
+
+/// Parses `CONTAINER=IMAGE` of `set image`.
+pub fn parse_image_argument(arg: &str) -> Result<(&str, &str), PatchError> {
+    match arg.split_once('=') {
+        Some((container, image)) if !container.is_empty() && !image.is_empty() => Ok((container, image)),
+        _ => Err(PatchError::BadImageArgument(arg.to_owned())),
+    }
+}
+
+/// `set image CONTAINER=IMAGE`: sets the image of the named container (`*`: every container) among the init,
+/// regular and ephemeral containers of `template`. Returns whether anything changed.
+pub fn set_image(template: &mut PodTemplateSpec, container: &str, image: &str) -> Result<bool, PatchError> {
+    let Some(spec) = template.spec.as_mut() else { return Err(PatchError::NoSuchContainer(container.to_owned())) };
+    let mut found = false;
+    let mut changed = false;
+    let mut apply = |name: &str, current: &mut Option<String>| {
+        if container == "*" || container == name {
+            found = true;
+            if current.as_deref() != Some(image) {
+                *current = Some(image.to_owned());
+                changed = true;
+            }
+        }
+    };
+    for c in spec.init_containers.iter_mut().flatten() {
+        apply(&c.name, &mut c.image);
+    }
+    for c in &mut spec.containers {
+        apply(&c.name, &mut c.image);
+    }
+    for c in spec.ephemeral_containers.iter_mut().flatten() {
+        apply(&c.name, &mut c.image);
+    }
+    if found { Ok(changed) } else { Err(PatchError::NoSuchContainer(container.to_owned())) }
+}
+
+/// `undo [--to-revision N]`: the JSON patch replacing `spec.template` with the template of revision `N` (0: the
+/// revision before the current one), the pod-template-hash label removed; `None` when the Rollout already runs it.
+pub fn undo(rollout: &Rollout, replica_sets: &[ReplicaSet], to_revision: i64) -> Result<Option<Value>, PatchError> {
+    let name = rollout.metadata.name.clone().unwrap_or_default();
+    let revision_of = |rs: &ReplicaSet| -> i64 {
+        rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).and_then(|r| r.parse().ok()).unwrap_or(0)
+    };
+    let target = if to_revision == 0 {
+        let mut revisions: Vec<i64> = replica_sets.iter().map(revision_of).filter(|r| *r > 0).collect();
+        revisions.sort_unstable();
+        revisions.dedup();
+        // The newest is the current revision; go to the one before it.
+        let previous = revisions.len().checked_sub(2).map(|i| revisions[i]).ok_or(PatchError::NoHistory(name))?;
+        replica_sets.iter().find(|rs| revision_of(rs) == previous)
+    } else {
+        replica_sets.iter().find(|rs| revision_of(rs) == to_revision)
+    };
+    let Some(rs) = target else { return Err(PatchError::NoSuchRevision(to_revision)) };
+    let mut template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
+    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove(POD_TEMPLATE_HASH);
+    }
+    if rollout.spec.template.as_ref() == Some(&template) {
+        return Ok(None);
+    }
+    Ok(Some(json!([{"op": "replace", "path": "/spec/template", "value": template}])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(yaml: &str) -> Rollout {
+        serde_saphyr::from_str(yaml).expect("fixture")
+    }
+
+    const STEPS: &str = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: 'web:1'}]}}\n  strategy: {canary: {steps: [{setWeight: 20}, {pause: {}}, {analysis: {templates: [{templateName: t}]}}, {setWeight: 80}]}}\n";
+
+    fn with_status(status: serde_json::Value) -> Rollout {
+        let mut ro = rollout(STEPS);
+        ro.status = Some(serde_json::from_value(status).expect("status"));
+        ro
+    }
+
+    #[test]
+    fn promote_at_a_pause_clears_the_pause_conditions() {
+        let ro = with_status(
+            json!({"currentStepIndex": 1, "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"}], "controllerPause": true}),
+        );
+        assert_eq!(promote(&ro, false), Patches { spec: None, status: Some(json!({"status": {"pauseConditions": null}})) });
+    }
+
+    #[test]
+    fn promote_mid_step_moves_to_the_next_step() {
+        let ro = with_status(json!({"currentStepIndex": 2}));
+        assert_eq!(promote(&ro, false).status, Some(json!({"status": {"pauseConditions": null, "currentStepIndex": 3}})));
+        let done = with_status(json!({"currentStepIndex": 4}));
+        assert_eq!(promote(&done, false).status, Some(json!({"status": {"pauseConditions": null, "currentStepIndex": 4}})), "capped");
+    }
+
+    #[test]
+    fn promote_on_an_inconclusive_analysis_clears_the_controller_pause_and_moves_on() {
+        let ro = with_status(json!({
+            "currentStepIndex": 2,
+            "controllerPause": true,
+            "pauseConditions": [{"reason": "InconclusiveAnalysisRun", "startTime": "2026-01-01T00:00:00Z"}],
+            "canary": {"currentStepAnalysisRunStatus": {"name": "web-1", "status": "Inconclusive"}}
+        }));
+        assert_eq!(
+            promote(&ro, false).status,
+            Some(json!({"status": {"pauseConditions": null, "controllerPause": false, "currentStepIndex": 3}}))
+        );
+    }
+
+    #[test]
+    fn promote_unpauses_a_paused_spec() {
+        let mut ro = with_status(
+            json!({"currentStepIndex": 1, "pauseConditions": [{"reason": "PausedByUser", "startTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        ro.spec.paused = Some(true);
+        assert_eq!(promote(&ro, false).spec, Some(json!({"spec": {"paused": false}})));
+    }
+
+    #[test]
+    fn promote_full_only_during_an_update() {
+        let updating = with_status(json!({"currentPodHash": "b", "stableRS": "a"}));
+        assert_eq!(promote(&updating, true), Patches { spec: None, status: Some(json!({"status": {"promoteFull": true}})) });
+        let done = with_status(json!({"currentPodHash": "a", "stableRS": "a"}));
+        assert_eq!(promote(&done, true), Patches::default());
+    }
+
+    #[test]
+    fn abort_retry_pause_restart_are_argos_patches() {
+        assert_eq!(abort().status, Some(json!({"status": {"abort": true}})));
+        assert_eq!(retry().status, Some(json!({"status": {"abort": false}})));
+        assert_eq!(pause().spec, Some(json!({"spec": {"paused": true}})));
+        let at: jiff::Timestamp = "2026-12-02T10:00:30.250Z".parse().expect("time");
+        assert_eq!(restart(at).spec, Some(json!({"spec": {"restartAt": "2026-12-02T10:00:30Z"}})));
+    }
+
+    #[test]
+    fn set_image_by_name_or_star_including_init_containers() {
+        let mut template: PodTemplateSpec = serde_json::from_value(json!({"spec": {
+            "initContainers": [{"name": "init", "image": "init:1"}],
+            "containers": [{"name": "web", "image": "web:1"}, {"name": "sidecar", "image": "side:1"}]
+        }}))
+        .expect("template");
+        assert_eq!(set_image(&mut template, "web", "web:2"), Ok(true));
+        assert_eq!(set_image(&mut template, "web", "web:2"), Ok(false), "unchanged");
+        assert_eq!(set_image(&mut template, "nope", "x"), Err(PatchError::NoSuchContainer("nope".into())));
+        assert_eq!(set_image(&mut template, "*", "all:9"), Ok(true));
+        let spec = template.spec.expect("spec");
+        assert!(spec.containers.iter().chain(spec.init_containers.iter().flatten()).all(|c| c.image.as_deref() == Some("all:9")));
+        assert_eq!(parse_image_argument("web=web:2"), Ok(("web", "web:2")));
+        assert!(parse_image_argument("web").is_err());
+    }
+
+    fn rs(revision: i64, image: &str, hash: &str) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("web-{hash}"), "annotations": {REVISION: revision.to_string()}},
+            "spec": {"selector": {}, "template": {"metadata": {"labels": {"app": "web", POD_TEMPLATE_HASH: hash}}, "spec": {"containers": [{"name": "web", "image": image}]}}}
+        }))
+        .expect("rs")
+    }
+
+    #[test]
+    fn undo_goes_back_to_the_previous_or_a_given_revision() {
+        let ro = rollout(&STEPS.replace("web:1", "web:2"));
+        let rss = [rs(1, "web:0", "aaa"), rs(2, "web:1", "bbb"), rs(3, "web:2", "ccc")];
+        let patch = undo(&ro, &rss, 0).expect("undo").expect("a change");
+        assert_eq!(patch[0]["op"], "replace");
+        assert_eq!(patch[0]["path"], "/spec/template");
+        assert_eq!(patch[0]["value"]["spec"]["containers"][0]["image"], "web:1");
+        assert!(patch[0]["value"]["metadata"]["labels"].get(POD_TEMPLATE_HASH).is_none(), "hash label removed");
+        let to_one = undo(&ro, &rss, 1).expect("undo").expect("a change");
+        assert_eq!(to_one[0]["value"]["spec"]["containers"][0]["image"], "web:0");
+        assert_eq!(undo(&ro, &rss, 7), Err(PatchError::NoSuchRevision(7)));
+        assert_eq!(undo(&ro, &rss[..1], 0), Err(PatchError::NoHistory("web".into())));
+    }
+
+    #[test]
+    fn undo_to_the_running_template_is_a_no_op() {
+        let ro = rollout(STEPS);
+        let rss = [rs(1, "web:1", "aaa"), rs(2, "web:2", "bbb")];
+        assert_eq!(undo(&ro, &rss, 1), Ok(None), "web:1 is what the Rollout already runs");
+    }
+}
