@@ -42,3 +42,18 @@ fn undecodable_fields_are_reported_with_their_path() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("Rollout \"web\": spec.replicas: invalid type"), "{out}");
 }
+
+#[test]
+fn version_and_completion_need_no_cluster() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-serin")).arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("kubectl-serin v{}", env!("CARGO_PKG_VERSION")));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubectl-serin")).args(["completion", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("kubectl-serin") && script.contains("promote"), "{shell}: {script}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-serin")).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage error");
+}

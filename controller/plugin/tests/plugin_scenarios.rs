@@ -124,3 +124,36 @@ async fn errors_name_the_rollout_and_namespace() -> Result<()> {
     s.finish().await;
     Ok(())
 }
+
+/// `get rollout --watch` in a pseudo-terminal (`script`), over a live canary: frames are redrawn in place and
+/// follow the rollout from Healthy to the pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_rollout_watch_redraws_in_place_in_a_terminal() -> Result<()> {
+    let s = deployed("plugin-get-watch").await?;
+    let plugin = Path::new(env!("CARGO_BIN_EXE_kubectl-serin"));
+    let path = format!("{}:{}", plugin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let command = format!("kubectl serin get rollout web --watch --no-color -n {}", s.cluster.namespace);
+    let child = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("KUBECONFIG", s.cluster.kubeconfig())
+        .env("PATH", path)
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    ok(&s, &["set", "image", "web", &format!("web={IMAGE_V2}")])?;
+    s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let pid = child.id().unwrap();
+    let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    let out = child.wait_with_output().await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\u{1b}[H\u{1b}[2J"), "redrawn in place (clear screen between frames)");
+    let frames: Vec<&str> = text.split("\u{1b}[H\u{1b}[2J").collect();
+    assert!(frames.first().is_some_and(|f| f.contains("✔ Healthy")), "first frame: {}", frames[0]);
+    let last = frames.last().unwrap();
+    assert!(last.contains("॥ Paused") && last.contains("Step:          1/4") && last.contains("canary"), "last frame: {last}");
+    s.finish().await;
+    Ok(())
+}
