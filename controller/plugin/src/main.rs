@@ -416,7 +416,15 @@ async fn list(target: &Target, all_namespaces: bool, watch: bool) -> Result<()> 
     let mut last = String::new();
     loop {
         let items = api.list(&ListParams::default()).await?.items;
-        let table = render::rollouts_table(&items, all_namespaces);
+        let table = if items.is_empty() {
+            if all_namespaces {
+                "No resources found\n".to_owned()
+            } else {
+                format!("No resources found in {} namespace.\n", target.namespace)
+            }
+        } else {
+            render::rollouts_table(&items, all_namespaces)
+        };
         if table != last {
             if watch && !last.is_empty() && std::io::stdout().is_terminal() {
                 print!("\x1b[H\x1b[2J");
