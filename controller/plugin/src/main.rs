@@ -55,7 +55,7 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Resume a paused Rollout (the same patches as `promote`).
+    /// Resume a Rollout paused with `pause` (spec.paused=false; steps are left alone: `promote` moves past a step).
     Resume {
         /// Rollout name.
         name: String,
@@ -101,9 +101,9 @@ enum Command {
         /// Rollout name.
         name: String,
         /// Keep watching until Healthy or Degraded (default); --watch=false prints once.
-        #[arg(short = 'w', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        #[arg(short = 'w', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         watch: bool,
-        /// Give up after this long (e.g. 5m; exit 3); default: wait forever.
+        /// Give up after this long (e.g. 5m; exit 3); 0 or unset: wait forever.
         #[arg(short = 't', long)]
         timeout: Option<String>,
     },
@@ -246,6 +246,10 @@ async fn connect(cli: &Cli) -> Result<Target> {
             let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
         }
+        // Like kubectl: the kubeconfig, else the pod's service account (a CI step running in the cluster).
+        None if cli.context.is_none() => {
+            kube::Config::infer().await.context("no kubeconfig ($KUBECONFIG or ~/.kube/config) and not in a cluster")?
+        }
         None => kube::Config::from_kubeconfig(&options).await.context("loading kubeconfig ($KUBECONFIG or ~/.kube/config)")?,
     };
     let namespace = cli.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
@@ -277,8 +281,8 @@ async fn run(cli: Cli) -> Result<Outcome> {
             println!("rollout '{name}' {}", if full { "fully promoted" } else { "promoted" });
         }
         Command::Resume { name } => {
-            let ro = target.rollout(&name).await?;
-            target.patch(&name, &patches::promote(&ro, false)).await?;
+            target.rollout(&name).await?;
+            target.patch(&name, &patches::resume()).await?;
             println!("rollout '{name}' resumed");
         }
         Command::Abort { name } => {
@@ -309,7 +313,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
         Command::Set { what: Set::Image { name, container_image } } => set_image(&target, &name, &container_image).await?,
         Command::Undo { name, to_revision } => undo(&target, &name, to_revision).await?,
         Command::Status { name, watch, timeout } => {
-            let timeout = timeout.as_deref().map(parse_duration).transpose()?;
+            let timeout = timeout.as_deref().map(parse_duration).transpose()?.filter(|t| !t.is_zero());
             return status(&target, &name, watch, timeout).await;
         }
         Command::List { what: List::Rollouts { all_namespaces, watch } } => list(&target, all_namespaces, watch).await?,
@@ -381,24 +385,33 @@ async fn owned_replica_sets(target: &Target, ro: &Rollout) -> Result<Vec<Replica
 async fn status(target: &Target, name: &str, watch: bool, timeout: Option<Duration>) -> Result<Outcome> {
     let started = Instant::now();
     let mut last = String::new();
+    let mut failures = 0;
     loop {
-        let ro = target.rollout(name).await?;
-        let st = ro.status.clone().unwrap_or_default();
-        let observed = st.observed_generation.as_deref() == ro.metadata.generation.map(|g| g.to_string()).as_deref();
+        let ro = match target.rollout(name).await {
+            Ok(ro) => ro,
+            // A watch survives a few transient API errors; a missing Rollout ends it at once.
+            Err(err) if watch && failures < 5 && !err.to_string().contains("not found in namespace") => {
+                failures += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        failures = 0;
         let line = render::status_line(&ro);
         if line != last {
             println!("{line}");
             last = line;
         }
-        if observed {
-            match st.phase {
-                Some(RolloutPhase::Healthy) => return Ok(Outcome::Done),
-                Some(RolloutPhase::Degraded) => {
-                    eprintln!("The rollout is in a degraded state with message: {}", st.message.unwrap_or_default());
-                    return Ok(Outcome::Degraded);
-                }
-                _ => {}
+        // Decide on exactly what was printed (the phase as clients compute it).
+        let (phase, message) = serin_planner::phase::client_phase(&ro);
+        match phase {
+            RolloutPhase::Healthy => return Ok(Outcome::Done),
+            RolloutPhase::Degraded => {
+                eprintln!("The rollout is in a degraded state with message: {message}");
+                return Ok(Outcome::Degraded);
             }
+            _ => {}
         }
         if !watch {
             return Ok(Outcome::Done);

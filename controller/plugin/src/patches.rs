@@ -103,6 +103,11 @@ pub fn pause() -> Patches {
     Patches { spec: Some(json!({"spec": {"paused": true}})), status: None }
 }
 
+/// `resume`: `{"spec":{"paused":false}}` — the unpause half of `promote`, leaving steps alone.
+pub fn resume() -> Patches {
+    Patches { spec: Some(json!({"spec": {"paused": false}})), status: None }
+}
+
 /// `restart [--in D]`: `{"spec":{"restartAt":"<RFC 3339, whole seconds>"}}`.
 pub fn restart(at: jiff::Timestamp) -> Patches {
     let at = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
@@ -240,6 +245,7 @@ mod tests {
         assert_eq!(abort().status, Some(json!({"status": {"abort": true}})));
         assert_eq!(retry().status, Some(json!({"status": {"abort": false}})));
         assert_eq!(pause().spec, Some(json!({"spec": {"paused": true}})));
+        assert_eq!(resume(), Patches { spec: Some(json!({"spec": {"paused": false}})), status: None });
         let at: jiff::Timestamp = "2026-12-02T10:00:30.250Z".parse().expect("time");
         assert_eq!(restart(at).spec, Some(json!({"spec": {"restartAt": "2026-12-02T10:00:30Z"}})));
     }
