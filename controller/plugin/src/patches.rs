@@ -168,13 +168,89 @@ pub fn undo(rollout: &Rollout, replica_sets: &[ReplicaSet], to_revision: i64) ->
     };
     let Some(rs) = target else { return Err(PatchError::NoSuchRevision(to_revision)) };
     let mut template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
-    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        labels.remove(POD_TEMPLATE_HASH);
-    }
+    let hash = template.metadata.as_mut().and_then(|m| m.labels.as_mut()).and_then(|labels| labels.remove(POD_TEMPLATE_HASH));
+    let collision_count = rollout.status.as_ref().and_then(|s| s.collision_count);
+    let template = hash.map_or_else(|| template.clone(), |hash| undefaulted(&template, &hash, collision_count).unwrap_or(template.clone()));
     if rollout.spec.template.as_ref() == Some(&template) {
         return Ok(None);
     }
     Ok(Some(json!([{"op": "replace", "path": "/spec/template", "value": template}])))
+}
+
+/// Pod-spec fields the API server fills in on a ReplicaSet's template when the Rollout leaves them unset, with the
+/// values it fills in: `(category, field, applies to containers)`.
+const POD_DEFAULTS: [(&str, &str, bool); 10] = [
+    ("restartPolicy", "Always", false),
+    ("dnsPolicy", "ClusterFirst", false),
+    ("schedulerName", "default-scheduler", false),
+    ("securityContext", "{}", false),
+    ("terminationGracePeriodSeconds", "30", false),
+    ("terminationMessagePath", "/dev/termination-log", true),
+    ("terminationMessagePolicy", "File", true),
+    ("resources", "{}", true),
+    ("imagePullPolicy", "*", true),
+    ("protocol", "TCP", true),
+];
+
+/// The Rollout template a ReplicaSet's (server-defaulted) template was made from: the one, among the template with
+/// the API server's pod defaults removed (all of them, or all but one or two kinds, since a user may have written
+/// some explicitly), whose pod-template hash is the ReplicaSet's. Restoring it lets the controller find the old
+/// ReplicaSet again (same hash) and roll back to it instead of creating a new one. `None` when none matches.
+fn undefaulted(template: &PodTemplateSpec, hash: &str, collision_count: Option<i32>) -> Option<PodTemplateSpec> {
+    let matches = |t: &PodTemplateSpec| serin_planner::pod_hash::pod_template_hash(t, collision_count).is_ok_and(|h| h == hash);
+    if matches(template) {
+        return Some(template.clone());
+    }
+    let value = serde_json::to_value(template).ok()?;
+    let n = POD_DEFAULTS.len();
+    let mut keep_sets: Vec<Vec<usize>> = vec![Vec::new()];
+    keep_sets.extend((0..n).map(|i| vec![i]));
+    keep_sets.extend((0..n).flat_map(|i| (i + 1..n).map(move |j| vec![i, j])));
+    for keep in keep_sets {
+        let mut candidate = value.clone();
+        strip_defaults(&mut candidate, &keep);
+        if let Ok(t) = serde_json::from_value::<PodTemplateSpec>(candidate)
+            && matches(&t)
+        {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// Removes the pod defaults of [`POD_DEFAULTS`] (except the indices in `keep`) where they hold their default value.
+fn strip_defaults(template: &mut Value, keep: &[usize]) {
+    let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let is_default = |value: &Value, default: &str| match value {
+        Value::String(s) => default == "*" || s == default,
+        Value::Number(n) => n.to_string() == default,
+        Value::Object(o) => default == "{}" && o.is_empty(),
+        _ => false,
+    };
+    for (i, (field, default, in_containers)) in POD_DEFAULTS.iter().enumerate() {
+        if keep.contains(&i) {
+            continue;
+        }
+        if !in_containers {
+            if spec.get(*field).is_some_and(|v| is_default(v, default)) {
+                spec.remove(*field);
+            }
+            continue;
+        }
+        for list in ["containers", "initContainers"] {
+            for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
+                if *field == "protocol" {
+                    for p in c.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
+                        if p.get("protocol").is_some_and(|v| is_default(v, default)) {
+                            p.remove("protocol");
+                        }
+                    }
+                } else if c.get(*field).is_some_and(|v| is_default(v, default)) {
+                    c.remove(*field);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +364,35 @@ mod tests {
         assert_eq!(to_one[0]["value"]["spec"]["containers"][0]["image"], "web:0");
         assert_eq!(undo(&ro, &rss, 7), Err(PatchError::NoSuchRevision(7)));
         assert_eq!(undo(&ro, &rss[..1], 0), Err(PatchError::NoHistory("web".into())));
+    }
+
+    #[test]
+    fn undo_restores_the_template_the_replica_set_was_made_from_so_its_hash_matches() {
+        // A ReplicaSet as the API server stores it: the Rollout's template plus pod defaults.
+        let original: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "web:1", "imagePullPolicy": "Always", "ports": [{"containerPort": 8080}]}]}
+        }))
+        .expect("template");
+        let hash = serin_planner::pod_hash::pod_template_hash(&original, None).expect("hash");
+        let stored = json!({
+            "metadata": {"name": format!("web-{hash}"), "annotations": {REVISION: "1"}},
+            "spec": {"selector": {}, "template": {
+                "metadata": {"labels": {"app": "web", POD_TEMPLATE_HASH: hash}},
+                "spec": {
+                    "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
+                    "securityContext": {}, "terminationGracePeriodSeconds": 30,
+                    "containers": [{"name": "web", "image": "web:1", "imagePullPolicy": "Always", "resources": {},
+                        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                        "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]
+                }
+            }}
+        });
+        let rss = [serde_json::from_value::<ReplicaSet>(stored).expect("rs"), rs(2, "web:2", "bbb")];
+        let ro = rollout(&STEPS.replace("web:1", "web:2"));
+        let patch = undo(&ro, &rss, 1).expect("undo").expect("a change");
+        let restored: PodTemplateSpec = serde_json::from_value(patch[0]["value"].clone()).expect("template");
+        assert_eq!(restored, original, "defaults removed, the explicit imagePullPolicy kept");
     }
 
     #[test]

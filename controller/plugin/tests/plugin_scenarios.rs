@@ -101,7 +101,7 @@ async fn status_times_out_on_a_paused_rollout_and_pause_resume_work() -> Result<
 async fn undo_goes_back_to_the_previous_template() -> Result<()> {
     let s = Scenario::start("plugin-undo").await?;
     s.apply(&rollout_manifest(3, "[]", ""))?;
-    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    let v1 = s.wait_phase("web", RolloutPhase::Healthy, "").await?.status.unwrap().stable_rs.unwrap();
     ok(&s, &["set", "image", "web", &format!("web={IMAGE_V2}")])?;
     s.wait_for("web", "v2 healthy", |ro| {
         ro.status.as_ref().is_some_and(|st| st.phase == Some(RolloutPhase::Healthy) && st.stable_rs == st.current_pod_hash)
@@ -115,6 +115,11 @@ async fn undo_goes_back_to_the_previous_template() -> Result<()> {
     })
     .await?;
     assert_eq!(s.replica_sets().await?, vec![(IMAGE_V1.to_owned(), 3)]);
+    // The old ReplicaSet is back in service (same pod-template hash), not a copy of it.
+    let ro = s.rollout("web").await?;
+    assert_eq!(ro.status.unwrap().stable_rs.as_deref(), Some(v1.as_str()));
+    let rss = s.cluster.api::<k8s_openapi::api::apps::v1::ReplicaSet>().list(&kube::api::ListParams::default()).await?;
+    assert_eq!(rss.items.len(), 2, "no third ReplicaSet");
     s.finish().await;
     Ok(())
 }
