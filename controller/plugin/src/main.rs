@@ -491,6 +491,41 @@ async fn get(target: &Target, name: &str, watch: bool, style: Style) -> Result<(
     }
 }
 
+/// Paths present (and non-empty) in `input` but absent from `known` (the same document after a round trip through
+/// the typed Rollout): fields the types do not know. `metadata` and `status` are not checked.
+fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, known) {
+        (Value::Object(fields), Value::Object(kept)) => {
+            for (key, value) in fields {
+                if path.is_empty() && matches!(key.as_str(), "metadata" | "status" | "apiVersion" | "kind") {
+                    continue;
+                }
+                let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                match kept.get(key) {
+                    Some(k) => unknown_fields(value, k, &at, out),
+                    None if is_empty(value) => {}
+                    None => out.push(at),
+                }
+            }
+        }
+        (Value::Array(items), Value::Array(kept)) if items.len() == kept.len() => {
+            for (i, (item, k)) in items.iter().zip(kept).enumerate() {
+                unknown_fields(item, k, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
 /// `lint FILE`: every Rollout in the file decoded with field paths, then the controller's validation.
 fn lint(path: &Path) -> Result<Outcome> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -500,8 +535,16 @@ fn lint(path: &Path) -> Result<Outcome> {
     for doc in docs.into_iter().filter(|d| d["kind"] == "Rollout") {
         rollouts += 1;
         let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
-        let rollout: Rollout = match serde_path_to_error::deserialize(doc) {
-            Ok(ro) => ro,
+        let rollout: Rollout = match serde_path_to_error::deserialize(doc.clone()) {
+            Ok(ro) => {
+                // Fields the Rollout types do not know (a typo such as `stepz`) would be silently ignored by the API
+                // server's pruning: report them, like Argo's strict decoding.
+                let known = serde_json::to_value(&ro).unwrap_or(Value::Null);
+                let mut unknown = Vec::new();
+                unknown_fields(&doc, &known, "", &mut unknown);
+                problems.extend(unknown.into_iter().map(|path| format!("Rollout \"{name}\": {path}: unknown field")));
+                ro
+            }
             Err(err) => {
                 problems.push(format!("Rollout \"{name}\": {}: {}", err.path(), err.inner()));
                 continue;

@@ -57,3 +57,12 @@ fn version_and_completion_need_no_cluster() {
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-serin")).arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2), "usage error");
 }
+
+#[test]
+fn unknown_fields_are_reported_with_their_path() {
+    let yaml = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: x}]}}\n  strategy: {canary: {stepz: [{setWeight: 20}], steps: [{pause: {durationn: 10}}]}}\n";
+    let (code, out) = lint(yaml);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Rollout \"web\": spec.strategy.canary.stepz: unknown field"), "{out}");
+    assert!(out.contains("Rollout \"web\": spec.strategy.canary.steps[0].pause.durationn: unknown field"), "{out}");
+}
