@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{CommandFactory as _, Parser, Subcommand};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
 use serin_api::rollout::status::RolloutPhase;
@@ -335,18 +335,25 @@ fn parse_duration(text: &str) -> Result<Duration> {
     parsed.to_std().with_context(|| format!("invalid duration {text:?}: negative"))
 }
 
-/// `set image`: edit the pod template and replace the Rollout, retrying on conflicts.
+/// `set image`: edit the pod template and replace the Rollout, retrying on conflicts. The Rollout is read and
+/// written as raw JSON, so fields this plugin does not know are kept.
 async fn set_image(target: &Target, name: &str, container_image: &str) -> Result<()> {
     let (container, image) = patches::parse_image_argument(container_image)?;
+    let ro = target.rollout(name).await?;
+    if ro.spec.workload_ref.is_some() {
+        bail!("rollout \"{name}\" uses workloadRef: set the image on the referenced workload");
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(target.client.clone(), &target.namespace, &ApiResource::erase::<Rollout>(&()));
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
     for attempt in 1..=CONFLICT_RETRIES {
-        let mut ro = target.rollout(name).await?;
-        let template = ro.spec.template.get_or_insert_with(Default::default);
-        if !patches::set_image(template, container, image)? {
+        let object = api.get(name).await?;
+        let mut raw = serde_json::to_value(&object)?;
+        if !patches::set_image_json(&mut raw, container, image)? {
             println!("rollout \"{name}\" image unchanged");
             return Ok(());
         }
-        match target.rollouts().replace(name, &params, &ro).await {
+        let updated: DynamicObject = serde_json::from_value(raw)?;
+        match api.replace(name, &params, &updated).await {
             Ok(_) => {
                 println!("rollout \"{name}\" image updated");
                 return Ok(());
@@ -361,6 +368,9 @@ async fn set_image(target: &Target, name: &str, container_image: &str) -> Result
 /// `undo`: replace the pod template with an older revision's.
 async fn undo(target: &Target, name: &str, to_revision: i64) -> Result<()> {
     let ro = target.rollout(name).await?;
+    if ro.spec.workload_ref.is_some() {
+        bail!("rollout \"{name}\" uses workloadRef: roll back the referenced workload");
+    }
     let rss = owned_replica_sets(target, &ro).await?;
     match patches::undo(&ro, &rss, to_revision)? {
         None => println!("skipped rollback (current template already matches revision {to_revision})"),

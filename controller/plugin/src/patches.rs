@@ -122,29 +122,26 @@ pub fn parse_image_argument(arg: &str) -> Result<(&str, &str), PatchError> {
     }
 }
 
-/// `set image CONTAINER=IMAGE`: sets the image of the named container (`*`: every container) among the init,
-/// regular and ephemeral containers of `template`. Returns whether anything changed.
-pub fn set_image(template: &mut PodTemplateSpec, container: &str, image: &str) -> Result<bool, PatchError> {
-    let Some(spec) = template.spec.as_mut() else { return Err(PatchError::NoSuchContainer(container.to_owned())) };
+/// `set image CONTAINER=IMAGE` on a Rollout as raw JSON: sets the image of the named container (`*`: every
+/// container) among the init, regular and ephemeral containers of `spec.template.spec`. Working on JSON keeps every
+/// other field, known to our types or not, through the read-modify-write. Returns whether anything changed.
+pub fn set_image_json(rollout: &mut Value, container: &str, image: &str) -> Result<bool, PatchError> {
+    let Some(spec) = rollout.pointer_mut("/spec/template/spec").and_then(Value::as_object_mut) else {
+        return Err(PatchError::NoSuchContainer(container.to_owned()));
+    };
     let mut found = false;
     let mut changed = false;
-    let mut apply = |name: &str, current: &mut Option<String>| {
-        if container == "*" || container == name {
-            found = true;
-            if current.as_deref() != Some(image) {
-                *current = Some(image.to_owned());
-                changed = true;
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            if container == "*" || container == name {
+                found = true;
+                if c.get("image").and_then(Value::as_str) != Some(image) {
+                    c.insert("image".to_owned(), Value::String(image.to_owned()));
+                    changed = true;
+                }
             }
         }
-    };
-    for c in spec.init_containers.iter_mut().flatten() {
-        apply(&c.name, &mut c.image);
-    }
-    for c in &mut spec.containers {
-        apply(&c.name, &mut c.image);
-    }
-    for c in spec.ephemeral_containers.iter_mut().flatten() {
-        apply(&c.name, &mut c.image);
     }
     if found { Ok(changed) } else { Err(PatchError::NoSuchContainer(container.to_owned())) }
 }
@@ -328,18 +325,26 @@ mod tests {
 
     #[test]
     fn set_image_by_name_or_star_including_init_containers() {
-        let mut template: PodTemplateSpec = serde_json::from_value(json!({"spec": {
+        let mut ro = json!({"spec": {"template": {"spec": {
             "initContainers": [{"name": "init", "image": "init:1"}],
             "containers": [{"name": "web", "image": "web:1"}, {"name": "sidecar", "image": "side:1"}]
-        }}))
-        .expect("template");
-        assert_eq!(set_image(&mut template, "web", "web:2"), Ok(true));
-        assert_eq!(set_image(&mut template, "web", "web:2"), Ok(false), "unchanged");
-        assert_eq!(set_image(&mut template, "nope", "x"), Err(PatchError::NoSuchContainer("nope".into())));
-        assert_eq!(set_image(&mut template, "*", "all:9"), Ok(true));
-        let spec = template.spec.expect("spec");
-        assert!(spec.containers.iter().chain(spec.init_containers.iter().flatten()).all(|c| c.image.as_deref() == Some("all:9")));
+        }}}});
+        assert_eq!(set_image_json(&mut ro, "web", "web:2"), Ok(true));
+        assert_eq!(set_image_json(&mut ro, "web", "web:2"), Ok(false), "unchanged");
+        assert_eq!(set_image_json(&mut ro, "*", "all:9"), Ok(true));
+        let spec = &ro["spec"]["template"]["spec"];
+        assert!(
+            spec["containers"].as_array().unwrap().iter().chain(spec["initContainers"].as_array().unwrap()).all(|c| c["image"] == "all:9")
+        );
         assert_eq!(parse_image_argument("web=web:2"), Ok(("web", "web:2")));
+        let mut raw = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:1", "futureField": {"x": 1}}]}}, "unknownSpecField": true}});
+        assert_eq!(set_image_json(&mut raw, "web", "web:2"), Ok(true));
+        assert_eq!(
+            raw["spec"]["template"]["spec"]["containers"][0],
+            json!({"name": "web", "image": "web:2", "futureField": {"x": 1}}),
+            "other fields kept"
+        );
+        assert_eq!(set_image_json(&mut raw, "other", "x"), Err(PatchError::NoSuchContainer("other".into())));
         assert!(parse_image_argument("web").is_err());
     }
 
