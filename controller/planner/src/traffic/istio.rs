@@ -11,8 +11,9 @@
 //!   when no route is named), of the TLS routes matched by port and SNI hosts and of the TCP routes matched by port.
 //!   Destinations are recognised by subset (`destinationRule` configured: `canarySubsetName` / `stableSubsetName`)
 //!   or else by host (`canaryService` / `stableService`, short name or FQDN); other destinations keep their weight;
-//! - every http route named in `managedRoutes`: the header and mirror routes in force are (re)written at the top of
-//!   `http` in `managedRoutes` order, and the others are removed;
+//! - every http route named in `managedRoutes`: the header and mirror routes in force are rewritten where they are,
+//!   new ones inserted among ours in `managedRoutes` order (at the top of `http` when there are none yet, since the
+//!   first matching route wins), and the others are removed;
 //! - the `rollouts-pod-template-hash` label of the canary and stable subsets, and the `managed-by-rollouts`
 //!   annotation of the DestinationRule.
 //!
@@ -129,16 +130,17 @@ pub fn render_virtual_service(
     let vs_name = vs.name();
     let mut rendered = vs.clone();
 
-    // The routes named after managed routes are ours: drop them all, and write back those in force below.
+    // The routes named after managed routes are ours: drop them all, and write back those in force below, each
+    // where it was (so Rollouts sharing a VirtualService never reorder each other's routes).
     let managed = managed_names(desired);
-    let mut http: Vec<IstioHttpRoute> = rendered
-        .spec
-        .http
-        .take()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|route| !route.name.as_deref().is_some_and(|name| managed.contains(name)))
+    let original = rendered.spec.http.take().unwrap_or_default();
+    let positions: Vec<(usize, String)> = original
+        .iter()
+        .enumerate()
+        .filter_map(|(i, route)| route.name.as_deref().filter(|name| managed.contains(name)).map(|name| (i, name.to_owned())))
         .collect();
+    let mut http: Vec<IstioHttpRoute> =
+        original.into_iter().filter(|route| !route.name.as_deref().is_some_and(|name| managed.contains(name))).collect();
 
     let edited = edited_http_routes(&http, config, vs_name, path)?;
     for (index, route_path) in &edited {
@@ -177,8 +179,35 @@ pub fn render_virtual_service(
     }
 
     let first_edited = edited.first().map(|(index, _)| &http[*index]);
-    let mut routes = managed_http_routes(desired, &roles, first_edited, vs_name, path)?;
-    routes.append(&mut http);
+    let in_force = managed_http_routes(desired, &roles, first_edited, vs_name, path)?;
+    let mut routes = http;
+    // Routes already present go back to their places; new ones go before the first of ours that follows them in
+    // `managedRoutes`, else after the last of ours, else at the top (first match wins: they must precede the
+    // catch-all routes).
+    let rank = |route: &IstioHttpRoute| {
+        route.name.as_deref().and_then(|n| desired.managed_routes.iter().position(|m| *m == n)).unwrap_or(usize::MAX)
+    };
+    let mut fresh = Vec::new();
+    let mut placed = Vec::new();
+    for route in in_force {
+        match positions.iter().find(|(_, name)| route.name.as_deref() == Some(name.as_str())) {
+            Some((at, _)) => placed.push((*at, route)),
+            None => fresh.push(route),
+        }
+    }
+    placed.sort_by_key(|(at, _)| *at);
+    for (at, route) in placed {
+        routes.insert(at.min(routes.len()), route);
+    }
+    for route in fresh {
+        let ours = |r: &IstioHttpRoute| rank(r) != usize::MAX;
+        let at = routes
+            .iter()
+            .position(|r| ours(r) && rank(r) > rank(&route))
+            .or_else(|| routes.iter().rposition(ours).map(|i| i + 1))
+            .unwrap_or(0);
+        routes.insert(at, route);
+    }
     // An absent `http` stays absent unless managed routes are added to it.
     rendered.spec.http = if routes.is_empty() && vs.spec.http.is_none() { None } else { Some(routes) };
     Ok(rendered)
@@ -762,6 +791,19 @@ mod tests {
         expected["spec"]["http"][0]["route"][0]["weight"] = json!(90);
         expected["spec"]["http"][0]["route"][1]["weight"] = json!(10);
         assert_eq!(removed, expected, "routes omitted: the managed route does not count as a second http route");
+    }
+
+    #[test]
+    fn managed_routes_keep_their_place_so_rollouts_sharing_a_virtual_service_do_not_reorder_each_other() {
+        let matches = header_matches();
+        let with_header =
+            Desired { managed_routes: vec!["canary-header"], header_routes: vec![header_route("canary-header", &matches)], ..desired(10) };
+        let mut rendered = render_host(host_vs(), json!({"name": "checkout", "routes": ["primary"]}), &with_header).unwrap();
+        // Another Rollout's managed route lands on top, above ours.
+        let other = json!({"name": "other-header", "match": [{"headers": {"x-other": {"exact": "1"}}}], "route": [{"destination": {"host": "other"}}]});
+        rendered["spec"]["http"].as_array_mut().unwrap().insert(0, other);
+        let again = render_host(rendered.clone(), json!({"name": "checkout", "routes": ["primary"]}), &with_header).unwrap();
+        assert_eq!(again, rendered, "ours rewritten in place: no change, no reordering");
     }
 
     #[test]
