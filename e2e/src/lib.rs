@@ -5,3 +5,4 @@ pub mod routers;
 pub mod scenario;
 pub mod sim;
 pub mod traffic;
+pub mod workload;

@@ -11,51 +11,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
 use serin_e2e::harness::{Cluster, eventually, wait_timeout};
 use serin_e2e::prometheus::PrometheusServer;
-use serin_e2e::scenario::IMAGE_V1;
-use serin_e2e::traffic::{ERROR_RATE_ANNOTATION, HASH_LABEL, LATENCY_ANNOTATION, Target, TrafficConfig, TrafficSimulator};
+use serin_e2e::traffic::{ERROR_RATE_ANNOTATION, LATENCY_ANNOTATION, Target, TrafficConfig, TrafficSimulator};
+use serin_e2e::workload::{version, wait_ready};
 
 const STABLE: &str = "6d8f7c9b5a";
 const CANARY: &str = "7b9c6d5f8e";
-
-/// ReplicaSet `web-<hash>` of app `web` with `replicas` pods annotated with `annotations`.
-fn version(hash: &str, replicas: i32, annotations: Value) -> ReplicaSet {
-    let labels = json!({"app": "web", HASH_LABEL: hash});
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("web-{hash}"), "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels, "annotations": annotations},
-                "spec": {"containers": [{"name": "web", "image": IMAGE_V1}]}
-            }
-        }
-    }))
-    .unwrap()
-}
-
-/// Ready pods of app `web` by version.
-async fn ready_pods(cluster: &Cluster) -> Result<BTreeMap<String, usize>> {
-    let pods: Api<Pod> = cluster.api();
-    let mut ready = BTreeMap::new();
-    for pod in pods.list(&ListParams::default().labels("app=web")).await?.items {
-        let is_ready = pod.status.and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        if is_ready && pod.metadata.deletion_timestamp.is_none() {
-            *ready.entry(pod.metadata.labels.unwrap_or_default().remove(HASH_LABEL).unwrap_or_default()).or_default() += 1;
-        }
-    }
-    Ok(ready)
-}
-
-async fn wait_ready(cluster: &Cluster, want: &[(&str, usize)]) -> Result<()> {
-    let want: BTreeMap<String, usize> = want.iter().map(|(h, n)| ((*h).to_owned(), *n)).collect();
-    eventually(&format!("ready pods {want:?}"), wait_timeout(), || async { Ok((ready_pods(cluster).await? == want).then_some(())) }).await
-}
 
 /// A value of an instant query, failing when the result is empty.
 async fn value(prometheus: &PrometheusServer, promql: &str) -> Result<f64> {

@@ -9,18 +9,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, PostParams};
-use serde_json::{Value, json};
+use kube::api::{Api, PostParams};
+use serde_json::json;
 use serin_e2e::harness::{Cluster, eventually, real_cluster, wait_timeout};
-use serin_e2e::scenario::IMAGE_V1;
 use serin_e2e::traffic::{ERROR_RATE_ANNOTATION, HASH_LABEL, Router, Target, TrafficConfig, TrafficCounts, TrafficSimulator};
+use serin_e2e::workload::{version, wait_ready};
 
 const STABLE: &str = "6d8f7c9b5a";
 const CANARY: &str = "7b9c6d5f8e";
@@ -28,36 +26,6 @@ const CANARY: &str = "7b9c6d5f8e";
 const RPS: u32 = 4000;
 /// Allowed distance between an observed share and the configured one (over 5 standard deviations at the sizes below).
 const TOLERANCE: f64 = 0.03;
-
-/// ReplicaSet `web-<hash>` of app `web` with `replicas` pods annotated with `annotations`.
-fn version(hash: &str, replicas: i32, annotations: Value) -> ReplicaSet {
-    let labels = json!({"app": "web", HASH_LABEL: hash});
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("web-{hash}"), "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels, "annotations": annotations},
-                "spec": {"containers": [{"name": "web", "image": IMAGE_V1}]}
-            }
-        }
-    }))
-    .unwrap()
-}
-
-/// Ready pods of app `web` by version.
-async fn ready_pods(cluster: &Cluster) -> Result<BTreeMap<String, usize>> {
-    let pods: Api<Pod> = cluster.api();
-    let mut ready = BTreeMap::new();
-    for pod in pods.list(&ListParams::default().labels("app=web")).await?.items {
-        let is_ready = pod.status.and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        if is_ready && pod.metadata.deletion_timestamp.is_none() {
-            *ready.entry(pod.metadata.labels.unwrap_or_default().remove(HASH_LABEL).unwrap_or_default()).or_default() += 1;
-        }
-    }
-    Ok(ready)
-}
 
 /// Given a cluster with the CRDs of `crd_file` (from `e2e/crds/`) installed, the stable version (2 ready pods) and the
 /// canary (1 ready pod, failing a fifth of its requests), and the Services `web` (both versions), `web-stable`,
@@ -89,9 +57,7 @@ async fn given_two_versions(test: &str, crd_file: Option<&str>, crds: &[&str]) -
         )?;
     }
     cluster.apply_yaml(&services, &[])?;
-    let want = BTreeMap::from([(STABLE.to_owned(), 2), (CANARY.to_owned(), 1)]);
-    eventually("2 stable and 1 canary ready pods", wait_timeout(), || async { Ok((ready_pods(&cluster).await? == want).then_some(())) })
-        .await?;
+    wait_ready(&cluster, &[(STABLE, 2), (CANARY, 1)]).await?;
     Ok(Some(cluster))
 }
 
