@@ -308,3 +308,57 @@ async fn direct_runs_error_after_consecutive_errors_keep_dry_run_apart_and_expir
     s.finish().await;
     Ok(())
 }
+
+/// Argo's `TestCanaryFailInlineMultipleAnalysis` (fixtures `rollout-degraded-inline-multiple-analysis.yaml` and
+/// `analysistemplate-fail-multiple-job.yaml`): one metric's Jobs fail twice (`failureLimit: 1`) while the other
+/// metric still waits on a 10000 s `initialDelay`. The run ends Failed at once, and the rollout aborts back to
+/// stable instead of waiting for a measurement nearly three hours away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_metric_aborts_the_rollout_while_another_waits_on_its_initial_delay() -> Result<()> {
+    let s = Scenario::start("analysis-fail-multiple").await?;
+    let job = |behavior: &str| {
+        format!(
+            "      job:\n        metadata:\n          annotations: {{sim.serin.dev/behavior: {behavior}}}\n        spec:\n          backoffLimit: 0\n          template:\n            spec:\n              restartPolicy: Never\n              containers: [{{name: sleep-job, image: busybox, command: [sh, -c, 'sleep 0 && exit 1']}}]\n"
+        )
+    };
+    s.apply(&template(
+        &s,
+        "multiple-job-fail",
+        &format!(
+            "  metrics:\n  - name: sleep-job\n    initialDelay: 10000s\n    count: 1\n    provider:\n{}  - name: sleep-job-rep\n    count: 2\n    interval: 1s\n    failureLimit: 1\n    provider:\n{}",
+            job("succeed-after=1s"),
+            job("fail-after=1s")
+        ),
+    ))?;
+    let steps = "[{setWeight: 10}, {pause: {}}, {analysis: {templates: [{templateName: multiple-job-fail}]}}]";
+    s.apply(&rollout_manifest(4, steps, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    s.wait_phase("web", RolloutPhase::Paused, "").await?;
+    s.promote("web").await?;
+
+    let ro = s.wait_phase("web", RolloutPhase::Degraded, "RolloutAborted").await?;
+    let message = ro.status.as_ref().and_then(|st| st.message.clone()).unwrap_or_default();
+    assert!(message.contains("Metric \"sleep-job-rep\" assessed Failed due to failed (2) > failureLimit (1)"), "{message}");
+    let run = wait_run(&s, &["Failed"]).await?;
+    let status = run.status.unwrap();
+    let delayed = status.metric_results.iter().find(|r| r.name == "sleep-job");
+    assert!(delayed.is_none_or(|r| r.measurements.is_empty()), "the delayed metric never measured: {delayed:#?}");
+    let jobs = s.cluster.api::<k8s_openapi::api::batch::v1::Job>().list(&ListParams::default()).await?;
+    assert!(
+        !jobs.items.is_empty()
+            && jobs.items.iter().all(|j| {
+                j.metadata.annotations.as_ref().and_then(|a| a.get("analysisrun.argoproj.io/metric-name")).map(String::as_str)
+                    == Some("sleep-job-rep")
+            }),
+        "no Job ran for the delayed metric"
+    );
+    // The canary is scaled away: every pod back on the stable version.
+    eventually("canary scaled down", wait_timeout(), || async {
+        let rss = s.replica_sets().await?;
+        Ok((rss == vec![(serin_e2e::scenario::IMAGE_V1.to_owned(), 4)]).then_some(()))
+    })
+    .await?;
+    s.finish().await;
+    Ok(())
+}

@@ -302,7 +302,7 @@ async fn measure_and_assess(
         return None;
     }
     let terminating = assess::is_terminating(new, terminate, &run_metrics);
-    schedule::next_reconcile(new, &scheduled, terminating, started_at)
+    schedule::next_reconcile(new, &scheduled, terminating, started_at, now)
 }
 
 /// Takes (or resumes, or stops) one measurement; never fails: errors are measurements with phase Error.

@@ -12,7 +12,10 @@
 //! - a run is Running while any metric is; then it takes its worst metric phase, in the order
 //!   Successful < Inconclusive < Error < Failed. Dry-run metrics are counted apart and never decide the phase;
 //! - a run is terminating when `spec.terminate` is set or any non-dry-run metric ended Failed, Error or
-//!   Inconclusive: no further measurements are started, and unfinished metrics end Successful.
+//!   Inconclusive: no further measurements are started, in-flight ones are stopped, and unfinished metrics end
+//!   Successful. A terminating run is decided as soon as no measurement is in flight: metrics that never started
+//!   (a long `initialDelay`, a `count` still to reach) do not hold it, so one failed metric fails the run at once
+//!   (Argo's `assessRunStatus` returns the worst phase as soon as the run is terminating).
 
 use regex::Regex;
 use serin_api::AnalysisPhase;
@@ -222,7 +225,10 @@ pub fn assess_run(status: &mut AnalysisRunStatus, terminate: bool, metrics: &[Ru
     status.run_summary = Some(summary);
     status.dry_run_summary = metrics.iter().any(|m| m.dry_run).then_some(dry_summary);
 
-    if running {
+    // A terminating run waits only for the measurements still in flight (stopped on the next pass), never for
+    // metrics that are merely unfinished: their verdict can no longer change the run's.
+    let decided = if is_terminating(status, terminate, metrics) { !any_in_flight(status, metrics) } else { !running };
+    if !decided {
         return RunAssessment { phase: AnalysisPhase::Running, message: None, transitions };
     }
     let (phase, message) = match worst {
@@ -236,6 +242,16 @@ pub fn assess_run(status: &mut AnalysisRunStatus, terminate: bool, metrics: &[Ru
         }
     };
     RunAssessment { phase, message, transitions }
+}
+
+/// Whether a metric of the run (dry-run or not) has a measurement in flight (a running Job): a terminating run
+/// stops it before completing, so nothing keeps running on the run's behalf.
+fn any_in_flight(status: &AnalysisRunStatus, metrics: &[RunMetric<'_>]) -> bool {
+    status.metric_results.iter().any(|result| {
+        !result.phase.is_completed()
+            && metrics.iter().any(|m| m.name == result.name)
+            && result.measurements.last().is_some_and(|last| !last.phase.is_completed())
+    })
 }
 
 fn count_phase(summary: &mut RunSummary, phase: &AnalysisPhase) {
@@ -382,6 +398,63 @@ mod tests {
         let summary = st.run_summary.expect("summary");
         assert_eq!((summary.count, summary.successful, summary.failed), (Some(3), Some(2), Some(1)));
         assert!(outcome.transitions.iter().any(|t| t.metric == "bad" && t.phase == F));
+    }
+
+    /// Argo's `TestCanaryFailInlineMultipleAnalysis` (template `multiple-job-fail`): `sleep-job-rep` fails twice
+    /// (`failureLimit: 1`) while `sleep-job` still waits on `initialDelay: 10000s`. The run fails at once; the metric
+    /// that never started does not hold it. The same holds for a metric decided Error or Inconclusive.
+    #[test]
+    fn a_decided_metric_ends_the_run_while_another_still_waits_on_its_initial_delay() {
+        let delayed = MetricSettings { count: Some(1), interval: None, initial_delay: Some(Duration::from_secs(10_000)), ..settings() };
+        let failing = MetricSettings { count: Some(2), failure_limit: 1, ..settings() };
+        let metrics = [
+            RunMetric { name: "sleep-job", settings: &delayed, dry_run: false },
+            RunMetric { name: "sleep-job-rep", settings: &failing, dry_run: false },
+        ];
+        let mut st = status(vec![named("sleep-job-rep", &[F, F])]);
+        let outcome = assess_run(&mut st, false, &metrics);
+        assert_eq!(outcome.phase, F);
+        assert_eq!(outcome.message.as_deref(), Some("Metric \"sleep-job-rep\" assessed Failed due to failed (2) > failureLimit (1)"));
+        let summary = st.run_summary.expect("summary");
+        assert_eq!((summary.count, summary.failed, summary.successful), (Some(2), Some(1), None));
+
+        let erroring = MetricSettings { consecutive_error_limit: 1, ..settings() };
+        let metrics = [
+            RunMetric { name: "sleep-job", settings: &delayed, dry_run: false },
+            RunMetric { name: "errors", settings: &erroring, dry_run: false },
+        ];
+        let mut st = status(vec![named("errors", &[E, E])]);
+        assert_eq!(assess_run(&mut st, false, &metrics).phase, E);
+
+        let plain = settings();
+        let metrics = [
+            RunMetric { name: "sleep-job", settings: &delayed, dry_run: false },
+            RunMetric { name: "unsure", settings: &plain, dry_run: false },
+        ];
+        let mut st = status(vec![named("unsure", &[I])]);
+        assert_eq!(assess_run(&mut st, false, &metrics).phase, I);
+
+        // A dry-run metric's failure decides nothing: the run keeps waiting for the delayed one.
+        let metrics = [
+            RunMetric { name: "sleep-job", settings: &delayed, dry_run: false },
+            RunMetric { name: "trial", settings: &failing, dry_run: true },
+        ];
+        let mut st = status(vec![named("trial", &[F, F])]);
+        assert_eq!(assess_run(&mut st, false, &metrics).phase, R);
+    }
+
+    /// A terminating run first stops what is in flight (a running Job), then completes with its worst phase.
+    #[test]
+    fn a_terminating_run_completes_once_nothing_is_in_flight() {
+        let s = settings();
+        let metrics = [RunMetric { name: "bad", settings: &s, dry_run: false }, RunMetric { name: "job", settings: &s, dry_run: false }];
+        let mut st = status(vec![named("bad", &[F]), named("job", &[R])]);
+        assert_eq!(assess_run(&mut st, false, &metrics).phase, R, "the job measurement is still running");
+        // The next pass terminated it (the job provider answers Inconclusive).
+        let last = st.metric_results[1].measurements.len() - 1;
+        let stopped = Measurement { phase: I, ..st.metric_results[1].measurements[last].clone() };
+        record(&mut st.metric_results[1], stopped, true);
+        assert_eq!(assess_run(&mut st, false, &metrics).phase, F);
     }
 
     #[test]

@@ -55,10 +55,12 @@ pub fn tasks(
         }
         let last = result.and_then(|r| r.measurements.last());
         if let Some(last) = last.filter(|m| m.finished_at.is_none()) {
-            if last.resume_at.as_ref().is_some_and(|at| at.0 > now) {
-                continue;
+            // A terminating run stops its in-flight measurements at once, whenever they meant to be looked at again.
+            if terminating {
+                due.push((index, Task::Terminate));
+            } else if last.resume_at.as_ref().is_none_or(|at| at.0 <= now) {
+                due.push((index, Task::Resume));
             }
-            due.push((index, if terminating { Task::Terminate } else { Task::Resume }));
             continue;
         }
         if terminating {
@@ -111,12 +113,14 @@ fn signed(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
 }
 
-/// When the run must be reconciled again (the earliest due measurement, resume or initial delay), if ever.
+/// When the run must be reconciled again (the earliest due measurement, resume or initial delay), if ever. A
+/// terminating run with a measurement still in flight is due at `now`: it is stopped on the next pass.
 pub fn next_reconcile(
     status: &AnalysisRunStatus,
     metrics: &[Scheduled<'_>],
     terminating: bool,
     started_at: Timestamp,
+    now: Timestamp,
 ) -> Option<Timestamp> {
     let mut next: Option<Timestamp> = None;
     let mut consider = |at: Timestamp| next = Some(next.map_or(at, |n| n.min(at)));
@@ -127,7 +131,9 @@ pub fn next_reconcile(
         }
         let last = result.and_then(|r| r.measurements.last());
         if let Some(last) = last.filter(|m| m.finished_at.is_none()) {
-            if let Some(at) = &last.resume_at {
+            if terminating {
+                consider(now);
+            } else if let Some(at) = &last.resume_at {
                 consider(at.0);
             }
             continue;
@@ -186,7 +192,7 @@ mod tests {
         let empty = AnalysisRunStatus::default();
         assert!(tasks(&empty, &metrics, false, at(0), at(29)).is_empty());
         assert_eq!(tasks(&empty, &metrics, false, at(0), at(30)), vec![(0, Task::Measure { due: at(30) })]);
-        assert_eq!(next_reconcile(&empty, &metrics, false, at(0)), Some(at(30)));
+        assert_eq!(next_reconcile(&empty, &metrics, false, at(0), at(0)), Some(at(30)));
     }
 
     #[test]
@@ -195,12 +201,12 @@ mod tests {
         let metrics = [Scheduled { name: "m", settings: &s }];
         // Started at 0, took 2 s: still due at 60, not 62.
         let st = status(&[(0, Some(2), AnalysisPhase::Successful)]);
-        assert_eq!(next_reconcile(&st, &metrics, false, at(0)), Some(at(60)));
+        assert_eq!(next_reconcile(&st, &metrics, false, at(0), at(0)), Some(at(60)));
         assert!(tasks(&st, &metrics, false, at(0), at(59)).is_empty());
         assert_eq!(tasks(&st, &metrics, false, at(0), at(61)), vec![(0, Task::Measure { due: at(60) })]);
         // A measurement that outlasted its interval is followed at once.
         let slow = status(&[(0, Some(90), AnalysisPhase::Successful)]);
-        assert_eq!(next_reconcile(&slow, &metrics, false, at(0)), Some(at(90)));
+        assert_eq!(next_reconcile(&slow, &metrics, false, at(0), at(0)), Some(at(90)));
     }
 
     #[test]
@@ -208,12 +214,12 @@ mod tests {
         let s = settings(Some(60), Some(1), None);
         let metrics = [Scheduled { name: "m", settings: &s }];
         let done = status(&[(0, Some(0), AnalysisPhase::Successful)]);
-        assert_eq!(next_reconcile(&done, &metrics, false, at(0)), None);
+        assert_eq!(next_reconcile(&done, &metrics, false, at(0), at(0)), None);
         let errored = status(&[(0, Some(0), AnalysisPhase::Error)]);
-        assert_eq!(next_reconcile(&errored, &metrics, false, at(0)), Some(at(60)));
+        assert_eq!(next_reconcile(&errored, &metrics, false, at(0), at(0)), Some(at(60)));
         let single = settings(None, Some(1), None);
         let metrics = [Scheduled { name: "m", settings: &single }];
-        assert_eq!(next_reconcile(&errored, &metrics, false, at(0)), Some(at(10)));
+        assert_eq!(next_reconcile(&errored, &metrics, false, at(0), at(0)), Some(at(10)));
     }
 
     #[test]
@@ -225,7 +231,10 @@ mod tests {
         assert_eq!(tasks(&st, &metrics, true, at(0), at(5)), vec![(0, Task::Terminate)]);
         st.metric_results[0].measurements[0].resume_at = Some(Time(at(20)));
         assert!(tasks(&st, &metrics, false, at(0), at(5)).is_empty());
-        assert_eq!(next_reconcile(&st, &metrics, false, at(0)), Some(at(20)));
+        assert_eq!(next_reconcile(&st, &metrics, false, at(0), at(0)), Some(at(20)));
+        // Terminating: stopped now, not when it meant to be looked at again.
+        assert_eq!(tasks(&st, &metrics, true, at(0), at(5)), vec![(0, Task::Terminate)]);
+        assert_eq!(next_reconcile(&st, &metrics, true, at(0), at(5)), Some(at(5)));
     }
 
     #[test]
@@ -261,6 +270,6 @@ mod tests {
         let metrics = [Scheduled { name: "m", settings: &s }];
         let st = status(&[(0, Some(0), AnalysisPhase::Successful)]);
         assert!(tasks(&st, &metrics, true, at(0), at(600)).is_empty());
-        assert_eq!(next_reconcile(&st, &metrics, true, at(0)), None);
+        assert_eq!(next_reconcile(&st, &metrics, true, at(0), at(0)), None);
     }
 }
