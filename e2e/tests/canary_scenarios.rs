@@ -270,3 +270,31 @@ async fn restart_at_replaces_every_pod() -> Result<()> {
     s.finish().await;
     Ok(())
 }
+
+/// Argo's `TestRolloutBadToGoodSetWeightUpdate`: the running version never becomes ready, and the fix goes out
+/// through `setWeight: 50`. The step completes once the stable pods it keeps are created (Argo's
+/// `allDesiredAreCreated`), not available, which they never will be: the fix-forward reaches Healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_weight_step_completes_while_the_old_version_is_broken() -> Result<()> {
+    let s = Scenario::start("bad-to-good-set-weight").await?;
+    let broken = rollout(4, "[{setWeight: 50}, {pause: {duration: 2s}}]", "  progressDeadlineSeconds: 5\n")
+        .replace("    canary:\n", "    canary:\n      maxSurge: 1\n      maxUnavailable: 0\n")
+        .replace(
+            "    metadata:\n      labels: {app: web}\n",
+            "    metadata:\n      labels: {app: web}\n      annotations: {sim.serin.dev/behavior: never-ready}\n",
+        );
+    s.apply(&broken)?;
+    s.wait_phase("web", RolloutPhase::Degraded, "ProgressDeadlineExceeded").await?;
+
+    // The fix: a good image, the broken behaviour gone.
+    s.patch_spec(
+        "web",
+        json!({"template": {"metadata": {"annotations": null}, "spec": {"containers": [{"name": "web", "image": IMAGE_V2}]}}}),
+    )
+    .await?;
+    let ro = s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert_eq!(ro.status.unwrap().current_step_index, Some(2));
+    assert_eq!(s.replica_sets().await?, sorted(vec![(IMAGE_V2.into(), 4)]));
+    s.finish().await;
+    Ok(())
+}

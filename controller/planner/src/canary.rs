@@ -736,7 +736,10 @@ impl<'a> Ctx<'a> {
         self.requeue = Some(self.requeue.map_or(after, |current| current.min(after)));
     }
 
-    /// Argo's `AtDesiredReplicaCountsForCanary` on the observed ReplicaSets.
+    /// Argo's `AtDesiredReplicaCountsForCanary` on the observed ReplicaSets: the canary's pods available, the
+    /// stable's pods *created* (available too with `dynamicStableScale`, where the stable's size is its capacity).
+    /// A stable version that never becomes ready must not hold the step: that is exactly the fix-forward a team
+    /// makes during an incident (Argo's `allDesiredAreCreated`).
     fn at_desired_replica_counts(&self) -> bool {
         let plan = self.replica_plan();
         let Some(new) = &self.new_rs else { return false };
@@ -745,7 +748,9 @@ impl<'a> Ctx<'a> {
         }
         if self.stable_apart() {
             let Some(stable) = &self.stable_rs else { return false };
-            if stable.spec_replicas != plan.stable || stable.available != plan.stable {
+            let dynamic = self.routing().is_some() && self.dynamic_stable_scale();
+            let stable_count = if dynamic { stable.available } else { stable.replicas };
+            if stable.spec_replicas != plan.stable || stable_count != plan.stable {
                 return false;
             }
         } else if self.stable_rs.is_none() {

@@ -41,7 +41,7 @@ impl<'a> Ctx<'a> {
         self.routing().and_then(|r| r.max_traffic_weight).filter(|w| *w > 0).unwrap_or(DEFAULT_MAX_TRAFFIC_WEIGHT)
     }
 
-    fn dynamic_stable_scale(&self) -> bool {
+    pub(super) fn dynamic_stable_scale(&self) -> bool {
         self.canary.dynamic_stable_scale == Some(true)
     }
 
