@@ -7,7 +7,6 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::core::PartialObjectMeta;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use parking_lot::Mutex;
@@ -22,8 +21,9 @@ pub struct Context {
     pub client: Client,
     /// Reflector cache of the ReplicaSets Serin manages (label `rollouts-pod-template-hash`).
     pub replica_sets: Store<ReplicaSet>,
-    /// Metadata-only cache of the pods of those ReplicaSets (for `spec.restartAt`).
-    pub pods: Store<PartialObjectMeta<Pod>>,
+    /// Slim cache of the pods of those ReplicaSets, for `spec.restartAt`: metadata and the `Ready` condition only
+    /// (see [`crate::watch::slim_pod`]).
+    pub pods: Store<Pod>,
     /// Reflector cache of AnalysisRuns (shared with the AnalysisRun controller).
     pub analysis_runs: Store<AnalysisRun>,
     /// Reflector cache of AnalysisTemplates.

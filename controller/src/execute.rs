@@ -246,8 +246,16 @@ pub async fn execute(ctx: &Context, rollout: &Rollout, plan: &Plan) -> Result<bo
             Action::EvictPod { name } => {
                 let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
                 match pods.evict(name, &EvictParams::default()).await {
-                    Ok(_) => info!(pod = %name, "evicted pod for spec.restartAt"),
+                    Ok(_) => {
+                        info!(pod = %name, "evicted pod for spec.restartAt");
+                        ctx.freshness.evicted_pod(&key, name);
+                    }
                     Err(err) if status_code(&err) == Some(404) => {}
+                    // A PodDisruptionBudget refuses the eviction for now: not a failure, the restart tries again
+                    // (the planner requeues while pods wait for their restart).
+                    Err(err) if status_code(&err) == Some(429) => {
+                        warn!(pod = %name, error = %err, "eviction refused by a PodDisruptionBudget; retrying later");
+                    }
                     Err(source) => return Err(ExecuteError::EvictPod { name: name.clone(), source }),
                 }
             }

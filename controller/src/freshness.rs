@@ -6,7 +6,7 @@
 //! write, which it does within milliseconds. Resource versions are compared as integers, as every apiserver backed
 //! by etcd issues them; a non-numeric version is never considered stale.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use parking_lot::Mutex;
 
@@ -20,6 +20,14 @@ pub struct Freshness {
 struct Writes {
     rollout: Option<u64>,
     replica_sets: HashMap<String, u64>,
+    /// Pods we evicted whose deletion the pod cache has not shown yet.
+    evicted: HashSet<String>,
+}
+
+impl Writes {
+    fn is_empty(&self) -> bool {
+        self.rollout.is_none() && self.replica_sets.is_empty() && self.evicted.is_empty()
+    }
 }
 
 fn parse(rv: Option<&str>) -> Option<u64> {
@@ -73,10 +81,29 @@ impl Freshness {
                 _ => false,
             },
         });
-        if writes.rollout.is_none() && writes.replica_sets.is_empty() {
+        if writes.is_empty() {
             map.remove(key);
         }
         stale
+    }
+
+    /// Records that pod `name` of Rollout `key` was evicted.
+    pub fn evicted_pod(&self, key: &str, name: &str) {
+        self.writes.lock().entry(key.to_owned()).or_default().evicted.insert(name.to_owned());
+    }
+
+    /// The pods of Rollout `key` we evicted that the pod cache still shows as running (`still_running(name)`):
+    /// planning must count them as going away, or a restart would spend its disruption budget twice. Pods the cache
+    /// shows deleting or gone are forgotten.
+    pub fn evicting(&self, key: &str, still_running: impl Fn(&str) -> bool) -> HashSet<String> {
+        let mut map = self.writes.lock();
+        let Some(writes) = map.get_mut(key) else { return HashSet::new() };
+        writes.evicted.retain(|name| still_running(name));
+        let evicting = writes.evicted.clone();
+        if writes.is_empty() {
+            map.remove(key);
+        }
+        evicting
     }
 
     /// Forgets a deleted Rollout.
@@ -105,6 +132,18 @@ mod tests {
         // Caught up: forgotten, so later writes by others never look stale.
         assert!(!f.is_stale("ns/a", Some("1"), |_| None));
         assert!(!f.is_stale("ns/b", Some("1"), |_| None));
+    }
+
+    #[test]
+    fn evicted_pods_count_as_going_away_until_the_cache_shows_it() {
+        let f = Freshness::default();
+        f.evicted_pod("ns/a", "p1");
+        f.evicted_pod("ns/a", "p2");
+        let running = |name: &str| name == "p1";
+        assert_eq!(f.evicting("ns/a", running), HashSet::from(["p1".to_owned()]), "p2 is shown deleting: forgotten");
+        assert!(!f.is_stale("ns/a", None, |_| None), "evictions never make the cache stale");
+        assert_eq!(f.evicting("ns/a", |_| false), HashSet::new());
+        assert!(f.writes.lock().is_empty(), "nothing left to remember");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::core::PartialObjectMeta;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::Store;
 use serin_api::labels::POD_TEMPLATE_HASH;
@@ -35,8 +34,14 @@ pub fn replica_sets(rollout: &Rollout, store: &Store<ReplicaSet>) -> Vec<Arc<Rep
     rss
 }
 
-/// The pods of `replica_sets`, only when the Rollout asks for a restart (nothing else needs them).
-pub fn pods(rollout: &Rollout, replica_sets: &[Arc<ReplicaSet>], store: &Store<PartialObjectMeta<Pod>>) -> Vec<PodInfo> {
+/// The pods of `replica_sets`, only when the Rollout asks for a restart (nothing else needs them). Pods in
+/// `evicting` (evicted by us, the cache not showing it yet) count as going away.
+pub fn pods(
+    rollout: &Rollout,
+    replica_sets: &[Arc<ReplicaSet>],
+    store: &Store<Pod>,
+    evicting: &std::collections::HashSet<String, impl std::hash::BuildHasher>,
+) -> Vec<PodInfo> {
     if rollout.spec.restart_at.is_none() {
         return Vec::new();
     }
@@ -51,11 +56,18 @@ pub fn pods(rollout: &Rollout, replica_sets: &[Arc<ReplicaSet>], store: &Store<P
             name: pod.name_any(),
             pod_hash: pod.labels().get(POD_TEMPLATE_HASH).cloned().unwrap_or_default(),
             created: pod.metadata.creation_timestamp.as_ref().map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
-            deleting: pod.metadata.deletion_timestamp.is_some(),
+            deleting: pod.metadata.deletion_timestamp.is_some() || evicting.contains(&pod.name_any()),
+            ready_since: ready_since(&pod),
         })
         .collect();
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     pods
+}
+
+/// Since when the pod's `Ready` condition is `True` (its `lastTransitionTime`; the epoch when the time is missing).
+fn ready_since(pod: &Pod) -> Option<jiff::Timestamp> {
+    let ready = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
+    Some(ready.last_transition_time.as_ref().map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0))
 }
 
 /// The AnalysisRuns in the Rollout's namespace (the planner picks its own by owner; the rest reserve names).

@@ -80,7 +80,11 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Rollout>>, ctx: Arc<Context>) -
         debug!("cache older than our last write; waiting for the watch");
         return Ok(Action::requeue(STALE_CACHE_RETRY));
     }
-    let pods = observe::pods(rollout, &replica_sets, &ctx.pods);
+    let evicting = ctx.freshness.evicting(&key, |name| {
+        let pod = ctx.pods.get(&kube::runtime::reflector::ObjectRef::new(name).within(&rollout.namespace().unwrap_or_default()));
+        pod.is_some_and(|p| p.metadata.deletion_timestamp.is_none())
+    });
+    let pods = observe::pods(rollout, &replica_sets, &ctx.pods, &evicting);
     let templates = observe::analysis_templates(rollout, &ctx.analysis_templates);
     let cluster_templates = observe::cluster_analysis_templates(rollout, &ctx.cluster_analysis_templates);
     let observed = Observed {

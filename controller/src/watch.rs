@@ -12,9 +12,9 @@ use futures::FutureExt;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use kube::api::Api;
-use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource};
@@ -104,6 +104,21 @@ where
     (store, tokio::spawn(stream))
 }
 
+/// Keeps of a pod only what the planner reads (name, namespace, labels, owners, creation and deletion times, the
+/// `Ready` condition): a cached pod costs a few hundred bytes however large its spec.
+pub fn slim_pod(pod: &mut Pod) {
+    let meta = &mut pod.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.finalizers = None;
+    meta.generate_name = None;
+    pod.spec = None;
+    let ready = pod.status.take().and_then(|status| status.conditions).and_then(|conditions| {
+        conditions.into_iter().find(|c| c.type_ == "Ready").map(|c| PodCondition { message: None, reason: None, ..c })
+    });
+    pod.status = ready.map(|c| PodStatus { conditions: Some(vec![c]), ..PodStatus::default() });
+}
+
 /// Waits until `store` has seen its first full list; false if its writer is gone.
 ///
 /// `Store::wait_until_ready` keeps only the waker of the last task that polled it, so with several waiters (the
@@ -134,9 +149,14 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         .reflect(rs_writer)
         .touched_objects();
 
-    // Pods are only needed for spec.restartAt: a metadata-only watch keeps them cheap.
-    let (pod_store, pod_task) =
-        cache(api::<PartialObjectMeta<Pod>>(&client, namespace), watcher::Config::default().labels(POD_TEMPLATE_HASH));
+    // Pods are only needed for spec.restartAt: each is slimmed to its metadata and Ready condition before caching.
+    let (pod_store, pod_writer) = reflector::store::<Pod>();
+    let pod_stream = watcher(api::<Pod>(&client, namespace), watcher::Config::default().labels(POD_TEMPLATE_HASH).any_semantic())
+        .default_backoff()
+        .modify(slim_pod)
+        .reflect(pod_writer)
+        .for_each(|_| futures::future::ready(()));
+    let pod_task = tokio::spawn(pod_stream);
 
     let instance = instance_selector(settings.instance_id.as_deref());
     // AnalysisRuns are watched once: the shared reflector feeds the AnalysisRun controller and triggers the owning

@@ -298,3 +298,70 @@ async fn a_set_weight_step_completes_while_the_old_version_is_broken() -> Result
     s.finish().await;
     Ok(())
 }
+
+/// Ready, not-terminating pods of the test namespace.
+async fn ready_pods(s: &Scenario) -> Result<usize> {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = s.cluster.api();
+    Ok(pods
+        .list(&kube::api::ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|st| st.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count())
+}
+
+/// Argo's `TestRolloutRestart`: 4 pods with `maxUnavailable: 75%`, paused at `setWeight: 25`, pods ready 3 s after
+/// they start. The restart evicts within one budget across the canary and stable ReplicaSets: 3 pods at once, and
+/// at least one pod serves throughout (a per-ReplicaSet budget evicted all four within a millisecond).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_one_disruption_budget_across_replica_sets() -> Result<()> {
+    let s = Scenario::start("restart-budget").await?;
+    let manifest =
+        rollout(4, "[{setWeight: 25}, {pause: {}}]", "").replace("    canary:\n", "    canary:\n      maxUnavailable: 75%\n").replace(
+            "    metadata:\n      labels: {app: web}\n",
+            "    metadata:\n      labels: {app: web}\n      annotations: {sim.serin.dev/behavior: ready-after=3s}\n",
+        );
+    s.apply(&manifest)?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    s.set_image("web", IMAGE_V2).await?;
+    s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
+    s.wait_for("web", "4 pods available", |ro| ro.status.as_ref().and_then(|st| st.available_replicas) == Some(4)).await?;
+
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = s.cluster.api();
+    let before: Vec<String> = pods.list(&kube::api::ListParams::default()).await?.items.iter().map(kube::ResourceExt::name_any).collect();
+    let restart_at = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1)).to_string();
+    s.patch_spec("web", json!({"restartAt": format!("{}Z", &restart_at[..19])})).await?;
+
+    let mut fewest = usize::MAX;
+    let deadline = tokio::time::Instant::now() + serin_e2e::harness::wait_timeout();
+    loop {
+        fewest = fewest.min(ready_pods(&s).await?);
+        let ro = s.rollout("web").await?;
+        if ro.status.as_ref().and_then(|st| st.restarted_at.as_ref()).is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "restart did not finish; status {:#?}", ro.status);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(fewest >= 1, "every pod was down at once during the restart");
+    let after: Vec<String> = pods
+        .list(&kube::api::ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(kube::ResourceExt::name_any)
+        .collect();
+    assert_eq!(after.len(), 4);
+    assert!(after.iter().all(|p| !before.contains(p)), "every pod replaced: {before:?} -> {after:?}");
+    assert_eq!(s.rollout("web").await?.status.unwrap().phase, Some(RolloutPhase::Paused), "still paused at its step");
+    s.finish().await;
+    Ok(())
+}

@@ -551,11 +551,16 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Argo's pod restarter (`spec.restartAt`): once the time has come, evict the pods created before it, one
-    /// ReplicaSet at a time (the desired one first, then the stable, then older ones), only while that ReplicaSet is
-    /// fully available, at most `max(1, maxUnavailable)` pods in flight. When no such pod is left,
-    /// `status.restartedAt` records the restart as done.
+    /// Argo's pod restarter (`spec.restartAt`, `rollout/restart.go`): once the time has come, evict the pods created
+    /// before it within **one** disruption budget across every ReplicaSet of the Rollout: at least
+    /// `max(replicas, total) - max(1, maxUnavailable)` pods stay available, where `total` is the sum of the
+    /// ReplicaSets' sizes (a canary at an uneven weight may run more pods than `spec.replicas`). Pods go stable
+    /// first, then the desired ReplicaSet's, then older ones, oldest first. When no pod created before `restartAt` is
+    /// left, `status.restartedAt` records the restart as done.
     fn restart_pods(&mut self, status: &mut RolloutStatus) {
+        /// How soon to look again while pods still wait for their restart, should no ReplicaSet change say so
+        /// first (Argo's `restartPodCheckTime`).
+        const RESTART_CHECK: Duration = Duration::from_secs(30);
         let Some(restart_at) = self.rollout.spec.restart_at.clone() else { return };
         if self.old.restarted_at.as_ref().is_some_and(|done| done.0 >= restart_at.0) {
             return;
@@ -564,33 +569,50 @@ impl<'a> Ctx<'a> {
             self.requeue_at(restart_at.0);
             return;
         }
-        let mut order: Vec<Rs<'a>> = Vec::new();
-        order.extend(self.new_rs.clone());
-        order.extend(self.stable_rs.clone().filter(|_| self.stable_apart()));
-        let mut others = self.others.clone();
-        others.sort_by(|a, b| b.revision.cmp(&a.revision).then_with(|| a.name.cmp(b.name)));
-        order.extend(others);
-        let budget = self.canary_input().fenceposts.max_unavailable.max(1);
-        for rs in order.into_iter().filter(|rs| rs.spec_replicas > 0) {
-            let pods: Vec<&PodInfo> = self.pods.iter().filter(|p| p.pod_hash == rs.hash).collect();
-            let old: Vec<&PodInfo> = pods.iter().copied().filter(|p| p.created < restart_at.0 && !p.deleting).collect();
-            if old.is_empty() {
-                continue;
-            }
-            // Wait for a full ReplicaSet before taking the next pods away.
-            if rs.available < rs.spec_replicas {
-                return;
-            }
-            let in_flight = i32::try_from(pods.iter().filter(|p| p.deleting).count()).unwrap_or(i32::MAX);
-            let mut old = old;
-            old.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.name.cmp(&b.name)));
-            for pod in old.into_iter().take(usize::try_from(budget - in_flight).unwrap_or(0)) {
-                self.actions.push(Action::EvictPod { name: pod.name.clone() });
-            }
+        // Priority of a ReplicaSet's pods: stable, desired, then older ReplicaSets by creation.
+        let rank = |hash: &str| -> Option<(u8, Option<Timestamp>, &str)> {
+            let rs = self.all.iter().find(|rs| rs.hash == hash)?;
+            let role = if self.stable_rs.as_ref().is_some_and(|s| s.hash == hash) {
+                0
+            } else if self.new_rs.as_ref().is_some_and(|n| n.hash == hash) {
+                1
+            } else {
+                2
+            };
+            Some((role, rs.created(), rs.name))
+        };
+        let pods: Vec<&PodInfo> = self.pods.iter().filter(|p| rank(&p.pod_hash).is_some()).collect();
+        let min_ready = self.rollout.spec.min_ready_seconds.unwrap_or(0);
+        let available = i32::try_from(pods.iter().filter(|p| p.is_available(min_ready, self.now)).count()).unwrap_or(i32::MAX);
+        let total: i32 = self.all.iter().map(|rs| rs.spec_replicas).sum();
+        let concurrent = self.canary_input().fenceposts.max_unavailable.max(1);
+        let mut budget = available - (self.replicas.max(total) - concurrent);
+
+        let mut old: Vec<&PodInfo> = pods.iter().copied().filter(|p| p.created < restart_at.0).collect();
+        if old.is_empty() {
+            status.restarted_at = Some(restart_at);
+            self.events.push(Event::normal("RolloutRestarted", "Rollout restarted: every pod was created after spec.restartAt"));
             return;
         }
-        status.restarted_at = Some(restart_at);
-        self.events.push(Event::normal("RolloutRestarted", "Rollout restarted: every pod was created after spec.restartAt"));
+        old.sort_by(|a, b| rank(&a.pod_hash).cmp(&rank(&b.pod_hash)).then(a.created.cmp(&b.created)).then_with(|| a.name.cmp(&b.name)));
+        for pod in old.into_iter().filter(|p| !p.deleting) {
+            if budget <= 0 {
+                break;
+            }
+            self.actions.push(Action::EvictPod { name: pod.name.clone() });
+            budget -= 1;
+        }
+        // Replaced pods becoming available, or ready pods passing minReadySeconds, free the budget again; their
+        // ReplicaSet's status changes trigger a reconcile, and this requeue covers a missed one.
+        let pending_available = pods
+            .iter()
+            .filter_map(|p| p.ready_since.filter(|_| !p.deleting && !p.is_available(min_ready, self.now)))
+            .map(|since| since + jiff::SignedDuration::from_secs(i64::from(min_ready) + 1))
+            .min();
+        if let Some(at) = pending_available {
+            self.requeue_at(at);
+        }
+        self.requeue_at(self.now + jiff::SignedDuration::try_from(RESTART_CHECK).unwrap_or_default());
     }
 
     /// Argo's `reconcileRevisionHistoryLimit`: delete the oldest scaled-down older ReplicaSets beyond the limit.

@@ -42,7 +42,8 @@ pub struct Observed<'a> {
     pub routing: RouterObjects<'a>,
 }
 
-/// What the planner needs to know of a pod: enough to restart pods created before `spec.restartAt`.
+/// What the planner needs to know of a pod: enough to restart pods created before `spec.restartAt` within the
+/// Rollout's disruption budget.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodInfo {
     /// `metadata.name`.
@@ -51,8 +52,20 @@ pub struct PodInfo {
     pub pod_hash: String,
     /// `metadata.creationTimestamp`.
     pub created: Timestamp,
-    /// `metadata.deletionTimestamp` is set: it is going away already.
+    /// `metadata.deletionTimestamp` is set (or we evicted it and the cache does not show that yet): it is going away.
     pub deleting: bool,
+    /// Since when its `Ready` condition is `True` (the condition's `lastTransitionTime`); `None` while not ready.
+    pub ready_since: Option<Timestamp>,
+}
+
+// === impl PodInfo ===
+
+impl PodInfo {
+    /// Kubernetes' `IsPodAvailable`: ready, for at least `min_ready_seconds`, and not going away.
+    pub fn is_available(&self, min_ready_seconds: i32, now: Timestamp) -> bool {
+        let Some(since) = self.ready_since.filter(|_| !self.deleting) else { return false };
+        min_ready_seconds <= 0 || since + jiff::SignedDuration::from_secs(i64::from(min_ready_seconds)) < now
+    }
 }
 
 /// What to do for one Rollout now.

@@ -538,3 +538,62 @@ fn restart_at_evicts_old_pods_a_few_at_a_time_then_records_it() {
     assert_eq!(w.phase().0, RolloutPhase::Healthy);
     assert!(w.events.iter().any(|e| e.starts_with("RolloutRestarted")));
 }
+
+/// Argo's `TestRolloutRestart`: 4 pods with `maxUnavailable: 75%`, paused at `setWeight: 25` (1 canary, 3 stable),
+/// new pods ready 5 s after they start. One budget across both ReplicaSets: 3 pods go at once and at least one
+/// stays available throughout (a per-ReplicaSet budget evicted all four).
+#[test]
+fn restart_at_keeps_one_disruption_budget_across_every_replica_set() {
+    let mut w = deployed(4, "[{setWeight: 25}, {pause: {}}]");
+    let canary = w.rollout.spec.strategy.as_mut().unwrap().canary.as_mut().unwrap();
+    canary.max_unavailable = Some(serin_api::IntOrPercent::from("75%"));
+    w.set_image("web:2");
+    w.converge();
+    assert_eq!(w.phase().1, "CanaryPauseStep");
+    assert_eq!(w.sizes(), vec![("web:1".into(), 3), ("web:2".into(), 1)]);
+    w.ready_delay = Duration::from_secs(5);
+    w.advance(Duration::from_secs(6));
+    w.settle();
+    assert_eq!(w.pods.iter().filter(|p| p.is_available(0, w.now)).count(), 4);
+    let restart_at = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(w.now);
+    w.rollout.spec.restart_at = Some(restart_at.clone());
+
+    let available = |w: &World| w.pods.iter().filter(|p| p.is_available(0, w.now)).count();
+    let mut first = true;
+    let mut rounds = 0;
+    while w.status().restarted_at.as_ref() != Some(&restart_at) {
+        let plan = w.reconcile();
+        let evictions = plan.actions.iter().filter(|a| matches!(a, Action::EvictPod { .. })).count();
+        if first {
+            assert_eq!(evictions, 3, "available 4 - (max(4, 4) - 3) = 3 at once: {:?}", plan.actions);
+            first = false;
+        }
+        w.settle();
+        assert!(available(&w) >= 1, "every pod restarted at once: {:?}", w.pods);
+        w.advance(Duration::from_secs(1));
+        rounds += 1;
+        assert!(rounds < 30, "restart did not finish");
+    }
+    assert_eq!(w.evicted.len(), 4, "every old pod once");
+    assert_eq!(w.phase().1, "CanaryPauseStep", "still paused at its step");
+}
+
+/// Argo's `TestRolloutBadToGoodSetWeightUpdate`: the running version never becomes ready; the fix goes out through
+/// `setWeight: 50`, whose step needs the stable pods it keeps created, not available.
+#[test]
+fn a_set_weight_step_completes_while_the_stable_version_is_broken() {
+    let mut rollout = canary(4, "[{setWeight: 50}, {pause: {duration: 5s}}]");
+    let strategy = rollout.spec.strategy.as_mut().unwrap().canary.as_mut().unwrap();
+    strategy.max_surge = Some(serin_api::IntOrPercent::Int(1));
+    strategy.max_unavailable = Some(serin_api::IntOrPercent::Int(0));
+    let mut w = World::new(rollout);
+    w.broken_images.insert("web:1".into());
+    w.converge();
+    w.set_image("web:2");
+    w.converge();
+    assert_eq!(w.step_index(), Some(1), "setWeight 50 completed: {:?} {:?}", w.sizes(), w.phase());
+    w.advance(Duration::from_secs(5));
+    w.converge();
+    assert_eq!(w.phase().0, RolloutPhase::Healthy);
+    assert_eq!(w.sizes(), vec![("web:2".into(), 4)]);
+}

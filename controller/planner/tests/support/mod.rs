@@ -55,6 +55,8 @@ pub struct World {
     pub now: Timestamp,
     /// Images whose pods never become available.
     pub broken_images: BTreeSet<String>,
+    /// How long a new pod takes to become ready (zero: ready as soon as it exists).
+    pub ready_delay: Duration,
     pub last_plan: Option<Plan>,
     pub events: Vec<String>,
     /// Pods of every ReplicaSet, kept in step with `spec.replicas` by `settle`.
@@ -81,6 +83,7 @@ impl World {
             rss: Vec::new(),
             now: "2026-01-01T00:00:00Z".parse().unwrap(),
             broken_images: BTreeSet::new(),
+            ready_delay: Duration::ZERO,
             last_plan: None,
             events: Vec::new(),
             pods: Vec::new(),
@@ -292,9 +295,10 @@ impl World {
     }
 
     /// The ReplicaSet controller and kubelet: evicted pods are gone, every ReplicaSet has its pods (new ones created
-    /// now), available unless broken.
+    /// now), each ready `ready_delay` after its creation unless its image is broken.
     pub fn settle(&mut self) {
         self.pods.retain(|p| !p.deleting);
+        let ready_delay = SignedDuration::try_from(self.ready_delay).unwrap();
         for rs in &mut self.rss {
             let spec = rs.spec.as_ref().unwrap();
             let want = spec.replicas.unwrap_or(1);
@@ -310,10 +314,18 @@ impl World {
                     pod_hash: hash.clone(),
                     created: self.now,
                     deleting: false,
+                    ready_since: None,
                 });
             }
             let image = spec.template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.clone().unwrap_or_default();
-            let available = if self.broken_images.contains(&image) { 0 } else { want };
+            let broken = self.broken_images.contains(&image);
+            let now = self.now;
+            let mut available = 0;
+            for pod in self.pods.iter_mut().filter(|p| p.pod_hash == hash) {
+                let ready_at = pod.created + ready_delay;
+                pod.ready_since = (!broken && ready_at <= now).then_some(ready_at);
+                available += i32::from(pod.ready_since.is_some());
+            }
             rs.status = Some(ReplicaSetStatus {
                 replicas: want,
                 ready_replicas: Some(available),
