@@ -533,3 +533,73 @@ async fn a_weight_edited_by_hand_is_rendered_back_once() -> Result<()> {
     s.finish().await;
     Ok(())
 }
+
+/// The http routes of VirtualService `web`: `(name, mirrorPercentage, [(host, weight)])`.
+async fn istio_routes(s: &Scenario) -> Result<Vec<(String, Option<f64>, Vec<(String, i64)>)>> {
+    let api: Api<DynamicObject> = Api::namespaced_with(s.cluster.client.clone(), &s.cluster.namespace, &istio().resource);
+    let vs = serde_json::to_value(api.get("web").await?)?;
+    let routes = vs.pointer("/spec/http").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(routes
+        .iter()
+        .map(|r| {
+            let destinations = r["route"].as_array().map_or_else(Vec::new, |ds| {
+                ds.iter()
+                    .map(|d| (d["destination"]["host"].as_str().unwrap_or_default().to_owned(), d["weight"].as_i64().unwrap_or(0)))
+                    .collect()
+            });
+            (r["name"].as_str().unwrap_or_default().to_owned(), r.pointer("/mirrorPercentage/value").and_then(Value::as_f64), destinations)
+        })
+        .collect())
+}
+
+/// Argo's `TestIstioHostMirrorRoute` (fixture `mirror-route/istio-mirror-host.yaml`): two mirror routes go on top
+/// of the VirtualService, both carrying the weighed split; when `mirror-route-1` leaves with its step the survivor
+/// stays on top, above the catch-all `primary` (it was left below it, where Istio never reaches it); promote-full
+/// removes them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_mirror_routes_stay_above_the_primary_route_as_they_come_and_go() -> Result<()> {
+    let s = Scenario::start_routed("istio-mirror-routes").await?;
+    s.cluster.apply_yaml(SERVICES, &[])?;
+    s.cluster.apply_yaml(istio().objects, &[])?;
+    let routing = "        managedRoutes: [{name: mirror-route-1}, {name: mirror-route-2}]\n        istio: {virtualService: {name: web, routes: [primary]}}\n";
+    let steps = "[{setWeight: 20}, \
+        {setMirrorRoute: {name: mirror-route-1, percentage: 100, match: [{path: {prefix: /}}]}}, \
+        {setMirrorRoute: {name: mirror-route-2, percentage: 80, match: [{path: {prefix: /}, method: {exact: GET}}]}}, \
+        {pause: {}}, \
+        {setMirrorRoute: {name: mirror-route-1, percentage: 100, match: [{path: {prefix: /rewrite}}]}}, \
+        {pause: {}}, {setWeight: 40}, {setMirrorRoute: {name: mirror-route-1}}, {pause: {}}]";
+    s.apply(&rollout(5, steps, routing, ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert_eq!(istio_routes(&s).await?[0].0, "primary");
+
+    let split = |stable: i64, canary: i64| vec![("web-stable".to_owned(), stable), ("web-canary".to_owned(), canary)];
+    s.set_image("web", IMAGE_V2).await?;
+    s.wait_for("web", "paused at step 3", |ro| ro.status.as_ref().and_then(|st| st.current_step_index) == Some(3)).await?;
+    let routes = istio_routes(&s).await?;
+    let names: Vec<&str> = routes.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["mirror-route-1", "mirror-route-2", "primary"], "{routes:?}");
+    assert_eq!((routes[0].1, routes[1].1), (Some(100.0), Some(80.0)));
+    assert!(routes.iter().all(|r| r.2 == split(80, 20)), "every route carries the split: {routes:?}");
+
+    s.promote("web").await?;
+    s.wait_for("web", "paused at step 5", |ro| ro.status.as_ref().and_then(|st| st.current_step_index) == Some(5)).await?;
+    s.promote("web").await?;
+    s.wait_for("web", "paused at step 8", |ro| ro.status.as_ref().and_then(|st| st.current_step_index) == Some(8)).await?;
+    let routes = eventually("mirror-route-1 removed", wait_timeout(), || async {
+        let routes = istio_routes(&s).await?;
+        Ok((routes.len() == 2 && routes.iter().all(|r| r.2 == split(60, 40))).then_some(routes))
+    })
+    .await?;
+    let names: Vec<&str> = routes.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["mirror-route-2", "primary"], "the surviving managed route stays above the catch-all route");
+
+    s.patch_status("web", serde_json::json!({"promoteFull": true})).await?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    eventually("managed routes removed and all traffic on stable", wait_timeout(), || async {
+        let routes = istio_routes(&s).await?;
+        Ok((routes.len() == 1 && routes[0].2 == split(100, 0)).then_some(()))
+    })
+    .await?;
+    s.finish().await;
+    Ok(())
+}

@@ -11,9 +11,9 @@
 //!   when no route is named), of the TLS routes matched by port and SNI hosts and of the TCP routes matched by port.
 //!   Destinations are recognised by subset (`destinationRule` configured: `canarySubsetName` / `stableSubsetName`)
 //!   or else by host (`canaryService` / `stableService`, short name or FQDN); other destinations keep their weight;
-//! - every http route named in `managedRoutes`: the header and mirror routes in force are rewritten where they are,
-//!   new ones inserted among ours in `managedRoutes` order (at the top of `http` when there are none yet, since the
-//!   first matching route wins), and the others are removed;
+//! - every http route named in `managedRoutes`: the header and mirror routes in force are written as one block in
+//!   `managedRoutes` order where the first of ours was (at the top of `http` when there is none yet), never below a
+//!   weighed route, since the first matching route wins; the others are removed;
 //! - the `rollouts-pod-template-hash` label of the canary and stable subsets, and the `managed-by-rollouts`
 //!   annotation of the DestinationRule.
 //!
@@ -180,34 +180,20 @@ pub fn render_virtual_service(
 
     let first_edited = edited.first().map(|(index, _)| &http[*index]);
     let in_force = managed_http_routes(desired, &roles, first_edited, vs_name, path)?;
+    // Ours go back as one block, in `managedRoutes` order, where the first of them was (so Rollouts sharing a
+    // VirtualService never reorder each other's routes), but never below a route the Rollout weighs: Istio takes the
+    // first match, and a header or mirror route under the catch-all is never reached (Argo keeps them on top).
+    // Without any yet, they go at the top.
     let mut routes = http;
-    // Routes already present go back to their places; new ones go before the first of ours that follows them in
-    // `managedRoutes`, else after the last of ours, else at the top (first match wins: they must precede the
-    // catch-all routes).
-    let rank = |route: &IstioHttpRoute| {
-        route.name.as_deref().and_then(|n| desired.managed_routes.iter().position(|m| *m == n)).unwrap_or(usize::MAX)
+    let first_ours = positions.first().map(|(at, _)| *at);
+    let first_weighed = edited.iter().map(|(index, _)| *index).min();
+    let at = match (first_ours, first_weighed) {
+        (Some(ours), Some(weighed)) => ours.min(weighed),
+        (Some(ours), None) => ours,
+        (None, _) => 0,
     };
-    let mut fresh = Vec::new();
-    let mut placed = Vec::new();
-    for route in in_force {
-        match positions.iter().find(|(_, name)| route.name.as_deref() == Some(name.as_str())) {
-            Some((at, _)) => placed.push((*at, route)),
-            None => fresh.push(route),
-        }
-    }
-    placed.sort_by_key(|(at, _)| *at);
-    for (at, route) in placed {
-        routes.insert(at.min(routes.len()), route);
-    }
-    for route in fresh {
-        let ours = |r: &IstioHttpRoute| rank(r) != usize::MAX;
-        let at = routes
-            .iter()
-            .position(|r| ours(r) && rank(r) > rank(&route))
-            .or_else(|| routes.iter().rposition(ours).map(|i| i + 1))
-            .unwrap_or(0);
-        routes.insert(at, route);
-    }
+    let at = at.min(routes.len());
+    routes.splice(at..at, in_force);
     // An absent `http` stays absent unless managed routes are added to it.
     rendered.spec.http = if routes.is_empty() && vs.spec.http.is_none() { None } else { Some(routes) };
     Ok(rendered)
@@ -804,6 +790,35 @@ mod tests {
         rendered["spec"]["http"].as_array_mut().unwrap().insert(0, other);
         let again = render_host(rendered.clone(), json!({"name": "checkout", "routes": ["primary"]}), &with_header).unwrap();
         assert_eq!(again, rendered, "ours rewritten in place: no change, no reordering");
+    }
+
+    /// Argo's `TestIstioHostMirrorRoute`: `[mirror-route-1, mirror-route-2, primary]`, then `mirror-route-1` leaves
+    /// with its step. The survivor stays on top, above the catch-all `primary` (it was re-inserted at its old index,
+    /// below `primary`, where Istio never reaches it).
+    #[test]
+    fn a_surviving_managed_route_stays_above_the_weighed_route_when_another_leaves() {
+        let matches = mirror_matches();
+        let names = |vs: &Value| -> Vec<String> {
+            vs["spec"]["http"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect()
+        };
+        let config = json!({"name": "checkout", "routes": ["primary"]});
+        let both = Desired {
+            managed_routes: vec!["mirror-route-1", "mirror-route-2"],
+            mirror_routes: vec![mirror_route("mirror-route-1", &matches, Some(100)), mirror_route("mirror-route-2", &matches, Some(80))],
+            ..desired(20)
+        };
+        let rendered = render_host(host_vs(), config.clone(), &both).unwrap();
+        assert_eq!(names(&rendered), ["mirror-route-1", "mirror-route-2", "primary"]);
+
+        let second_only = Desired { mirror_routes: vec![mirror_route("mirror-route-2", &matches, Some(80))], ..both.clone() };
+        let rendered = render_host(rendered, config.clone(), &second_only).unwrap();
+        assert_eq!(names(&rendered), ["mirror-route-2", "primary"]);
+        assert_eq!(weights(&rendered, "/spec/http/0/route"), [80, 20], "the mirror route carries the weighed split");
+
+        // A managed route someone moved below the weighed route is put back above it.
+        let mut moved = rendered.clone();
+        moved["spec"]["http"].as_array_mut().unwrap().swap(0, 1);
+        assert_eq!(names(&render_host(moved, config, &second_only).unwrap()), ["mirror-route-2", "primary"]);
     }
 
     #[test]
