@@ -119,6 +119,23 @@ pub fn slim_pod(pod: &mut Pod) {
     pod.status = ready.map(|c| PodStatus { conditions: Some(vec![c]), ..PodStatus::default() });
 }
 
+/// Completes when `shutdown` does if `store` has not seen its first full list by then, and never otherwise.
+///
+/// A kube-runtime controller holds its work until its store is ready, and a graceful shutdown waits for that work:
+/// stopped before its first list completes (a SIGTERM during start-up, a lost lease while listing 10,000 Rollouts),
+/// it would wait forever, since the watch feeding the store has stopped. Nothing can be in flight then, so the
+/// controller's stream is cut at once instead.
+async fn cut_if_never_ready<K>(shutdown: impl Future<Output = ()>, store: reflector::Store<K>)
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    shutdown.await;
+    if store.wait_until_ready().now_or_never().is_some() {
+        futures::future::pending::<()>().await;
+    }
+}
+
 /// Waits until `store` has seen its first full list; false if its writer is gone.
 ///
 /// `Store::wait_until_ready` keeps only the waker of the last task that polled it, so with several waiters (the
@@ -138,6 +155,7 @@ where
 
 /// Runs the controller until `shutdown` completes, then finishes in-flight reconciles and returns.
 pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> Result<(), RunError> {
+    let shutdown = shutdown.shared();
     let namespace = settings.namespace.as_deref();
     let rollouts: Api<DeserializeGuard<Rollout>> = api(&client, namespace);
     let replica_sets: Api<ReplicaSet> = api(&client, namespace);
@@ -180,6 +198,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     let rollout_config = watcher::Config::default().labels(&instance).any_semantic();
     let controller = Controller::new(rollouts, rollout_config).owns_stream(rs_stream).owns_shared_stream(rollout_run_subscriber);
     let rollout_store = controller.store();
+    let rollout_cut = cut_if_never_ready(shutdown.clone(), rollout_store.clone());
     // Services and router objects: their changes trigger the Rollouts that reference them.
     let (router_caches, mut router_triggers, router_tasks) = crate::routers::start(&client, namespace, rollout_store.clone());
     let controller = controller.reconcile_on(futures::stream::poll_fn(move |cx| router_triggers.poll_recv(cx)));
@@ -229,7 +248,6 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         resync: settings.resync,
     });
     info!(namespace = namespace.unwrap_or("<all>"), instance_id = settings.instance_id.as_deref().unwrap_or("<none>"), "starting");
-    let shutdown = shutdown.shared();
 
     let run_ctx = Arc::new(RunContext {
         clients: Clients { http: HttpClients::new().map_err(RunError::Http)?, kube: client.clone() },
@@ -239,11 +257,13 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
         resync: settings.resync,
     });
     let jobs: Api<Job> = api(&client, namespace);
+    let run_cut = cut_if_never_ready(shutdown.clone(), run_store.clone());
     let run_controller = Controller::for_shared_stream(run_subscriber, run_store)
         .owns(jobs, watcher::Config::default().labels(RUN_UID_LABEL).any_semantic())
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(crate::analysis::run::reconcile, crate::analysis::run::error_policy, run_ctx)
+        .take_until(run_cut)
         .for_each(|result| async move {
             if let Err(err) = result {
                 match err {
@@ -257,6 +277,7 @@ pub async fn run(client: Client, settings: Settings, shutdown: impl Future<Outpu
     Controller::with_config(controller, kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
+        .take_until(rollout_cut)
         .for_each(|result| async move {
             if let Err(err) = result {
                 match err {

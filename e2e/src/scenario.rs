@@ -147,12 +147,12 @@ impl Scenario {
         self.controller = Some(spawn_controller(client, settings));
     }
 
-    /// Stops the controller (graceful shutdown) and waits for it to finish.
-    pub async fn stop_controller(&mut self) {
-        if let Some((stop, task)) = self.controller.take() {
-            let _ = stop.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
+    /// Stops the controller (graceful shutdown) and waits for it to finish; false if it had not finished after 10 s
+    /// (it is abandoned then).
+    pub async fn stop_controller(&mut self) -> bool {
+        let Some((stop, task)) = self.controller.take() else { return true };
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), task).await.is_ok()
     }
 
     /// `kubectl apply` of a manifest, with the scenario's instance-id label added to every Rollout.

@@ -365,3 +365,17 @@ async fn restart_keeps_one_disruption_budget_across_replica_sets() -> Result<()>
     s.finish().await;
     Ok(())
 }
+
+/// A controller stopped before its caches are filled (a SIGTERM during start-up) shuts down instead of waiting for
+/// a first list its stopped watches will never deliver; one stopped while running finishes its work and stops too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_stops_whether_or_not_its_caches_are_filled() -> Result<()> {
+    let mut s = Scenario::start("stop-while-starting").await?;
+    assert!(s.stop_controller().await, "stopped during start-up, the controller never finished");
+    s.start_controller();
+    s.apply(&rollout(1, "[]", ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    assert!(s.stop_controller().await, "stopped while running, the controller never finished");
+    s.finish().await;
+    Ok(())
+}
