@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod phase;
 pub mod plan;
 pub mod pod_hash;
+pub mod pod_template;
 pub mod replicas;
 pub mod status_patch;
 pub mod traffic;

@@ -20,7 +20,7 @@ use crate::conditions::{self, INVALID_SPEC_REASON};
 use crate::phase::rollout_phase;
 use crate::traffic::{RouterObjects, RouterWrite};
 use crate::validate::{SpecError, invalid_spec_message, unsupported_features, validate_rollout};
-use crate::{canary, pod_hash};
+use crate::{canary, pod_hash, pod_template};
 
 /// Everything the planner may look at for one Rollout, taken from the controller's caches.
 #[derive(Clone, Debug)]
@@ -218,7 +218,13 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     let template = rollout.spec.template.clone().unwrap_or_default();
     let collision_count = rollout.status.as_ref().and_then(|s| s.collision_count);
     let pod_hash = match pod_hash::pod_template_hash(&template, collision_count) {
-        Ok(hash) => Some(hash),
+        // The ReplicaSet already running this template keeps its name and hash, whichever Argo Rollouts (or Serin)
+        // version named it: a migration adopts it instead of restarting every pod.
+        Ok(hash) => Some(
+            pod_template::find_replica_set(observed.replica_sets, &template, &hash)
+                .and_then(pod_template::hash_label)
+                .map_or(hash, str::to_owned),
+        ),
         Err(err) => {
             errors.push(SpecError::not_implemented(pod_hash_error_path(&err), err.to_string()));
             None

@@ -12,8 +12,8 @@
 //!
 //! - `string`/`bool`/integer fields with `omitempty` drop the zero value, while pointer fields (`*bool`, `*int32`, …)
 //!   drop only a missing value — `Some(false)` is written for `privileged` but not for `stdin`;
-//! - struct-valued fields are never dropped: `metadata`, `spec`, a container's `resources` (`{}`) and `creationTimestamp`
-//!   (`null` when unset — `metav1.Time` is a struct, so `omitempty` has no effect on it);
+//! - struct-valued fields are never dropped: `metadata`, `spec`, a container's `resources` (`{}`); the one exception is
+//!   `creationTimestamp` (see below);
 //! - the few fields without `omitempty` are always written: `containers`, `projected.sources` and
 //!   `nodeSelectorTerms` (`null` when absent), `grpc.service` (`null`), `resourceFieldRef.divisor` (`"0"`);
 //! - quantities are written as Go's `resource.Quantity` marshals them after parsing (`0.5` → `500m`, `1024Mi` →
@@ -25,10 +25,10 @@
 //! sources, generic ephemeral volumes, ephemeral containers, managed fields) make the functions return
 //! [`PodHashError::UnsupportedField`] naming the field, never a hash that might be wrong.
 //!
-//! `creationTimestamp` is written in its Go field position, as every released Argo Rollouts (≤ 1.8) writes it. Argo's
-//! master branch re-inserts it at the start of `metadata` instead (its `restoreOmittedCreationTimestamp`, for Go's
-//! `omitzero`); the two agree unless the template's metadata sets `name`, `generateName`, `namespace`, `selfLink`,
-//! `uid`, `resourceVersion` or `generation`.
+//! `creationTimestamp` is omitted when unset, as Argo Rollouts 1.9 writes it: k8s.io/apimachinery 0.34 tags it
+//! `omitzero`. Argo Rollouts up to 1.8 wrote `"creationTimestamp":null` in its Go field position, so the same template
+//! hashes differently there ([`legacy_pod_template_hash`]); the controller finds such ReplicaSets by their template
+//! instead ([`crate::pod_template`]), as Argo 1.9's own `FindNewReplicaSet` does.
 //!
 //! Pure: no I/O, no clock.
 
@@ -115,14 +115,25 @@ pub enum QuantityError {
     OutOfRange,
 }
 
-/// The `rollouts-pod-template-hash` Argo Rollouts computes for `template` with the Rollout's `status.collisionCount`.
+/// The `rollouts-pod-template-hash` the current Argo Rollouts release (1.9) computes for `template` with the
+/// Rollout's `status.collisionCount`: the name of every ReplicaSet Serin creates.
 pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> Result<String, PodHashError> {
     let json = go_json(template)?;
     Ok(hash_go_json(json.as_bytes(), collision_count))
 }
 
-/// The exact bytes Go's `json.Marshal` produces for `template` as a `k8s.io/api/core/v1.PodTemplateSpec`: the input to
-/// the hash, exposed so a mismatch with Argo can be diagnosed by diffing JSON.
+/// The hash Argo Rollouts up to 1.8 (and Serin before it followed 1.9) computed: an unset `creationTimestamp`
+/// hashed as `null`. ReplicaSets named with it are found by their template ([`crate::pod_template`]), never
+/// created again; this is kept to test that and to recognise them.
+pub fn legacy_pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> Result<String, PodHashError> {
+    let mut w = GoJson { legacy_creation_timestamp: true, ..GoJson::default() };
+    template.encode(&mut w, &Path::ROOT)?;
+    Ok(hash_go_json(w.out.as_bytes(), collision_count))
+}
+
+/// The exact bytes Go's `json.Marshal` produces for `template` as a `k8s.io/api/core/v1.PodTemplateSpec` (with
+/// apimachinery 0.34's `omitzero` on `creationTimestamp`): the input to the hash, exposed so a mismatch with Argo can
+/// be diagnosed by diffing JSON.
 pub fn go_json(template: &PodTemplateSpec) -> Result<String, PodHashError> {
     let mut w = GoJson::default();
     template.encode(&mut w, &Path::ROOT)?;
@@ -229,6 +240,9 @@ impl fmt::Display for Path<'_> {
 #[derive(Default)]
 struct GoJson {
     out: String,
+    /// Write an unset `creationTimestamp` as `null` (k8s.io/apimachinery before 0.34, Argo Rollouts up to 1.8)
+    /// instead of omitting it (`omitzero`, Argo Rollouts 1.9).
+    legacy_creation_timestamp: bool,
 }
 
 impl GoJson {
@@ -537,15 +551,21 @@ impl GoEncode for IntOrString {
     }
 }
 
+/// 0001-01-01T00:00:00Z, Go's zero `time.Time`, in Unix seconds.
+const GO_ZERO_TIME: i64 = -62_135_596_800;
+
+/// `metav1.Time.IsZero`.
+fn is_go_zero_time(t: &Time) -> bool {
+    t.0.as_second() == GO_ZERO_TIME && t.0.subsec_nanosecond() == 0
+}
+
 /// `metav1.Time.MarshalJSON`: `null` for Go's zero time, else RFC 3339 in UTC with whole seconds.
 impl GoEncode for Time {
     fn encode(&self, w: &mut GoJson, path: &Path<'_>) -> Result<(), PodHashError> {
-        /// 0001-01-01T00:00:00Z, Go's zero `time.Time`.
-        const GO_ZERO_TIME: i64 = -62_135_596_800;
         /// 9999-12-31T23:59:59Z, the last second with a four-digit year.
         const LAST_FOUR_DIGIT_YEAR: i64 = 253_402_300_799;
         let seconds = self.0.as_second();
-        if seconds == GO_ZERO_TIME && self.0.subsec_nanosecond() == 0 {
+        if is_go_zero_time(self) {
             w.null();
             return Ok(());
         }
@@ -598,7 +618,12 @@ impl GoEncode for ObjectMeta {
             o.string_omitempty("uid", uid.as_deref());
             o.string_omitempty("resourceVersion", resource_version.as_deref());
             o.int_omitempty("generation", *generation);
-            o.time_value("creationTimestamp", creation_timestamp.as_ref())?;
+            if o.w.legacy_creation_timestamp {
+                o.time_value("creationTimestamp", creation_timestamp.as_ref())?;
+            } else if let Some(t) = creation_timestamp.as_ref().filter(|t| !is_go_zero_time(t)) {
+                // `omitzero`: written only when set (and not Go's zero time), in its field position.
+                o.time_value("creationTimestamp", Some(t))?;
+            }
             if let Some(t) = deletion_timestamp {
                 o.time_value("deletionTimestamp", Some(t))?;
             }
@@ -2071,10 +2096,18 @@ mod tests {
         })
     }
 
-    // --- pinned values from Argo Rollouts' own tests ---
+    fn legacy_hash(value: serde_json::Value) -> String {
+        legacy_pod_template_hash(&template(value), None).expect("hashable template")
+    }
 
-    /// argoproj/argo-rollouts `utils/hash/hash_test.go`, `HashStableAcrossCreationTimestampOmitzero`:
-    /// `assert.Equal(t, "7bb4fbc896", hashRed)` for `generatePodTemplate("red")`, collision count nil.
+    // --- pinned values from Argo Rollouts' own tests ---
+    //
+    // Argo's e2e tests up to 1.8 pin hashes of templates with `"creationTimestamp":null` (now
+    // `legacy_pod_template_hash`); 1.9 dropped the field (`omitzero`), which changed every hash.
+
+    /// argoproj/argo-rollouts `utils/hash/hash_test.go`: `assert.Equal(t, "7bb4fbc896", hashRed)` for
+    /// `generatePodTemplate("red")`, collision count nil, on a branch (never merged) that restores the 1.8 hash after
+    /// `omitzero`; so the 1.8 hash.
     #[test]
     fn argo_unit_test_red_template() {
         let red = template(json!({
@@ -2093,24 +2126,27 @@ mod tests {
         }));
         assert_eq!(
             go_json(&red).unwrap(),
-            r#"{"metadata":{"creationTimestamp":null,"labels":{"name":"red"}},"spec":{"containers":[{"name":"red","image":"red","resources":{},"terminationMessagePath":"/dev/termination-log","imagePullPolicy":"Always"}],"restartPolicy":"Always","dnsPolicy":"ClusterFirst","securityContext":{}}}"#
+            r#"{"metadata":{"labels":{"name":"red"}},"spec":{"containers":[{"name":"red","image":"red","resources":{},"terminationMessagePath":"/dev/termination-log","imagePullPolicy":"Always"}],"restartPolicy":"Always","dnsPolicy":"ClusterFirst","securityContext":{}}}"#
         );
-        assert_eq!(pod_template_hash(&red, None).unwrap(), "7bb4fbc896");
+        assert_eq!(legacy_pod_template_hash(&red, None).unwrap(), "7bb4fbc896");
+        assert_ne!(pod_template_hash(&red, None).unwrap(), "7bb4fbc896");
         // `HashForDifferentTemplates`: the same template with collision count 1 hashes differently.
-        assert_ne!(pod_template_hash(&red, Some(1)).unwrap(), "7bb4fbc896");
+        assert_ne!(legacy_pod_template_hash(&red, Some(1)).unwrap(), "7bb4fbc896");
     }
 
     /// argoproj/argo-rollouts `test/e2e/canary_test.go`, `TestCanaryScaleDownOnAbort` and
     /// `TestCanaryScaleDownOnAbortNoTrafficRouting`: after the abort the canary Service selects the stable (revision 1)
-    /// pods, `"rollouts-pod-template-hash": "66597877b7"`. The e2e harness applies the YAML unchanged (no pod delay,
-    /// no image prefix by default; its labels go on the Rollout's metadata, not the template).
+    /// pods. Argo 1.8's test pins `"rollouts-pod-template-hash": "66597877b7"`, Argo 1.9 pins `674d8cf959` for the same
+    /// fixture. The e2e harness applies the YAML unchanged (no pod delay, no image prefix by default; its labels go on
+    /// the Rollout's metadata, not the template).
     #[test]
     fn argo_e2e_canary_scaledown_on_abort() {
-        assert_eq!(hash(canary_scaledowndelay()), "66597877b7");
+        assert_eq!(hash(canary_scaledowndelay()), "674d8cf959");
+        assert_eq!(legacy_hash(canary_scaledowndelay()), "66597877b7");
     }
 
-    /// argoproj/argo-rollouts `test/e2e/canary_test.go`, `TestCanaryDynamicStableScale`: the canary Service ends on the
-    /// stable pods, `"rollouts-pod-template-hash": "868d98995b"` (fixture `canary-dynamic-stable-scale.yaml`).
+    /// argoproj/argo-rollouts `test/e2e/canary_test.go` (1.8), `TestCanaryDynamicStableScale`: the canary Service ends
+    /// on the stable pods, `"rollouts-pod-template-hash": "868d98995b"` (fixture `canary-dynamic-stable-scale.yaml`).
     #[test]
     fn argo_e2e_dynamic_stable_scale() {
         let t = json!({
@@ -2125,11 +2161,11 @@ mod tests {
                 }],
             },
         });
-        assert_eq!(hash(t), "868d98995b");
+        assert_eq!(legacy_hash(t), "868d98995b");
     }
 
-    /// argoproj/argo-rollouts `test/e2e/functional_test.go`, `TestRolloutAbortRetryPromote`: the comment beside the
-    /// expected `RolloutNotCompleted` event records "started update to revision 0 (7fd9b5545c)". A comment, not an
+    /// argoproj/argo-rollouts `test/e2e/functional_test.go` (1.8), `TestRolloutAbortRetryPromote`: the comment beside
+    /// the expected `RolloutNotCompleted` event records "started update to revision 0 (7fd9b5545c)". A comment, not an
     /// assertion, so weaker evidence than the tests above; it agrees.
     #[test]
     fn argo_e2e_abort_retry_promote_event_comment() {
@@ -2141,7 +2177,20 @@ mod tests {
                 "resources": {"requests": {"memory": "16Mi", "cpu": "1m"}},
             }]},
         });
-        assert_eq!(hash(t), "7fd9b5545c");
+        assert_eq!(legacy_hash(t), "7fd9b5545c");
+    }
+
+    /// A `creationTimestamp` that is set is written in its Go field position by both encodings; only an unset one
+    /// differs (`omitzero`).
+    #[test]
+    fn only_an_unset_creation_timestamp_differs_between_argo_18_and_19() {
+        let unset = template(json!({"metadata": {"name": "web"}, "spec": {"containers": []}}));
+        let mut w = GoJson { legacy_creation_timestamp: true, ..GoJson::default() };
+        unset.encode(&mut w, &Path::ROOT).unwrap();
+        assert_eq!(w.out, r#"{"metadata":{"name":"web","creationTimestamp":null},"spec":{"containers":null}}"#);
+        assert_eq!(go_json(&unset).unwrap(), r#"{"metadata":{"name":"web"},"spec":{"containers":null}}"#);
+        let set = template(json!({"metadata": {"name": "web", "creationTimestamp": "2024-01-02T03:04:05Z"}, "spec": {"containers": []}}));
+        assert_eq!(pod_template_hash(&set, None), legacy_pod_template_hash(&set, None));
     }
 
     // --- hashing ---
@@ -2199,7 +2248,7 @@ mod tests {
 
     #[test]
     fn empty_template_marshals_like_go_zero_values() {
-        assert_eq!(go_json(&PodTemplateSpec::default()).unwrap(), r#"{"metadata":{"creationTimestamp":null},"spec":{"containers":null}}"#);
+        assert_eq!(go_json(&PodTemplateSpec::default()).unwrap(), r#"{"metadata":{},"spec":{"containers":null}}"#);
     }
 
     #[test]
@@ -2242,7 +2291,7 @@ mod tests {
             },
         }));
         let expected = concat!(
-            r#"{"metadata":{"name":"web","creationTimestamp":null,"#,
+            r#"{"metadata":{"name":"web","#,
             r#""labels":{"Tier":"\u003cfront\u0026end\u003e","app":"web"},"#,
             r#""annotations":{"note":"a\"b\\c\nd\te\u0001f\u2028g é"}},"#,
             r#""spec":{"volumes":["#,
@@ -2283,7 +2332,7 @@ mod tests {
             },
         }));
         let expected = concat!(
-            r#"{"metadata":{"creationTimestamp":null},"spec":{"#,
+            r#"{"metadata":{},"spec":{"#,
             r#""volumes":[{"name":"p","projected":{"sources":null}},{"name":"q","projected":{"sources":[]}}],"#,
             r#""containers":[{"name":"c","envFrom":[{"configMapRef":{},"secretRef":{"name":"s","optional":false}}],"resources":{}}],"#,
             r#""securityContext":{"runAsUser":0,"supplementalGroups":[1,2],"seccompProfile":{"type":"RuntimeDefault"}},"#,
@@ -2303,7 +2352,7 @@ mod tests {
             "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true, "subPath": ""}],
         }]}}));
         let expected = concat!(
-            r#"{"metadata":{"creationTimestamp":null},"spec":{"containers":[{"name":"c","resources":{},"#,
+            r#"{"metadata":{},"spec":{"containers":[{"name":"c","resources":{},"#,
             r#""volumeMounts":[{"name":"v","readOnly":true,"mountPath":"/v"}],"#,
             r#""startupProbe":{"tcpSocket":{"port":8080},"failureThreshold":30},"#,
             r#""lifecycle":{"postStart":{"exec":{"command":["sleep","5"]}},"preStop":{"sleep":{"seconds":3}}}}]}}"#,
@@ -2319,14 +2368,14 @@ mod tests {
     }
 
     #[test]
-    fn creation_timestamp_is_rfc3339_seconds_or_null() {
+    fn creation_timestamp_is_rfc3339_seconds_or_omitted() {
         let mut t = PodTemplateSpec::default();
         let meta = t.metadata.get_or_insert_with(Default::default);
         meta.creation_timestamp = Some(Time("2024-01-02T03:04:05.5Z".parse().unwrap()));
         assert_eq!(go_json(&t).unwrap(), r#"{"metadata":{"creationTimestamp":"2024-01-02T03:04:05Z"},"spec":{"containers":null}}"#);
         let meta = t.metadata.get_or_insert_with(Default::default);
         meta.creation_timestamp = Some(Time("0001-01-01T00:00:00Z".parse().unwrap()));
-        assert_eq!(go_json(&t).unwrap(), r#"{"metadata":{"creationTimestamp":null},"spec":{"containers":null}}"#);
+        assert_eq!(go_json(&t).unwrap(), r#"{"metadata":{},"spec":{"containers":null}}"#, "Go's zero time: omitzero");
     }
 
     #[test]

@@ -191,10 +191,16 @@ const POD_DEFAULTS: [(&str, &str, bool); 10] = [
 
 /// The Rollout template a ReplicaSet's (server-defaulted) template was made from: the one, among the template with
 /// the API server's pod defaults removed (all of them, or all but one or two kinds, since a user may have written
-/// some explicitly), whose pod-template hash is the ReplicaSet's. Restoring it lets the controller find the old
-/// ReplicaSet again (same hash) and roll back to it instead of creating a new one. `None` when none matches.
+/// some explicitly), whose pod-template hash is the ReplicaSet's, as Argo 1.9 (and Serin) or Argo 1.8 computed it.
+/// Restoring it keeps the Rollout's template as the user wrote it. `None` when none matches: the template as stored
+/// is written then, and the controller still finds the ReplicaSet by comparing templates, so either way it rolls
+/// back to that ReplicaSet instead of creating a new one.
 fn undefaulted(template: &PodTemplateSpec, hash: &str, collision_count: Option<i32>) -> Option<PodTemplateSpec> {
-    let matches = |t: &PodTemplateSpec| serin_planner::pod_hash::pod_template_hash(t, collision_count).is_ok_and(|h| h == hash);
+    use serin_planner::pod_hash::{legacy_pod_template_hash, pod_template_hash};
+    let matches = |t: &PodTemplateSpec| {
+        pod_template_hash(t, collision_count).is_ok_and(|h| h == hash)
+            || legacy_pod_template_hash(t, collision_count).is_ok_and(|h| h == hash)
+    };
     if matches(template) {
         return Some(template.clone());
     }
@@ -398,6 +404,31 @@ mod tests {
         let patch = undo(&ro, &rss, 1).expect("undo").expect("a change");
         let restored: PodTemplateSpec = serde_json::from_value(patch[0]["value"].clone()).expect("template");
         assert_eq!(restored, original, "defaults removed, the explicit imagePullPolicy kept");
+    }
+
+    #[test]
+    fn undo_restores_the_template_of_a_replica_set_named_by_argo_18() {
+        let original: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "web:1"}]}
+        }))
+        .expect("template");
+        let hash = serin_planner::pod_hash::legacy_pod_template_hash(&original, None).expect("hash");
+        let stored = json!({
+            "metadata": {"name": format!("web-{hash}"), "annotations": {REVISION: "1"}},
+            "spec": {"selector": {}, "template": {
+                "metadata": {"labels": {"app": "web", POD_TEMPLATE_HASH: hash}},
+                "spec": {"restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
+                    "securityContext": {}, "terminationGracePeriodSeconds": 30,
+                    "containers": [{"name": "web", "image": "web:1", "imagePullPolicy": "IfNotPresent", "resources": {},
+                        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}]}
+            }}
+        });
+        let rss = [serde_json::from_value::<ReplicaSet>(stored).expect("rs"), rs(2, "web:2", "bbb")];
+        let ro = rollout(&STEPS.replace("web:1", "web:2"));
+        let patch = undo(&ro, &rss, 1).expect("undo").expect("a change");
+        let restored: PodTemplateSpec = serde_json::from_value(patch[0]["value"].clone()).expect("template");
+        assert_eq!(restored, original);
     }
 
     #[test]
