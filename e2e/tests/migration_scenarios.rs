@@ -125,3 +125,52 @@ async fn replica_sets_left_by_argo_1_8_are_adopted_without_a_restart() -> Result
 async fn replica_sets_left_by_argo_1_9_are_adopted_without_a_restart() -> Result<()> {
     Box::pin(takes_over_without_a_restart("migrate-argo-1-9", Argo::V1_9)).await
 }
+
+/// A ReplicaSet's template is compared with the Rollout's after the API server filled in the pod defaults: the
+/// defaults Serin applies to both must be the ones the API server applies, for every field a template commonly uses
+/// (probes, lifecycle hooks, ports, environment, volumes, quantities). Run on a real API server, this checks
+/// Serin's list against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_stored_by_the_api_server_equals_the_one_it_was_made_from() -> Result<()> {
+    let cluster = serin_e2e::harness::Cluster::new("pod-defaults").await?;
+    let template = json!({
+        "metadata": {"labels": {"app": "p"}},
+        "spec": {
+            "initContainers": [{"name": "side", "image": "busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111", "restartPolicy": "Always"}],
+            "containers": [{
+                "name": "c", "image": "nginx", "ports": [{"containerPort": 8080}],
+                "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "livenessProbe": {"grpc": {"port": 9000}}, "readinessProbe": {"httpGet": {"port": 80}},
+                "startupProbe": {"exec": {"command": ["true"]}},
+                "lifecycle": {"preStop": {"httpGet": {"port": 80}}},
+                "resources": {"limits": {"memory": "2048Mi", "cpu": "1"}, "requests": {"cpu": "0.5", "memory": "62.5Ki"}},
+            }],
+            "volumes": [
+                {"name": "s", "secret": {"secretName": "x"}},
+                {"name": "cm", "configMap": {"name": "y"}},
+                {"name": "e"},
+                {"name": "hp", "hostPath": {"path": "/tmp"}},
+                {"name": "d", "downwardAPI": {"items": [{"path": "l", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "pr", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}},
+                    {"downwardAPI": {"items": [{"path": "l", "fieldRef": {"fieldPath": "metadata.labels"}}]}}]}},
+                {"name": "ed", "emptyDir": {"sizeLimit": "1024Mi"}},
+            ],
+        },
+    });
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "defaults"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "p"}}, "template": template},
+    }))?;
+    let api = cluster.api::<ReplicaSet>();
+    let stored = api.create(&PostParams::default(), &rs).await?;
+    let stored = stored.spec.unwrap().template.unwrap();
+    let original: k8s_openapi::api::core::v1::PodTemplateSpec = serde_json::from_value(template)?;
+    assert!(
+        serin_planner::pod_template::equal_ignoring_hash(&stored, &original),
+        "stored: {}\noriginal: {}",
+        serde_json::to_string(&stored)?,
+        serde_json::to_string(&original)?
+    );
+    cluster.cleanup().await;
+    Ok(())
+}
