@@ -42,6 +42,8 @@ pub struct Context {
     pub malformed_reported: Mutex<HashMap<String, String>>,
     /// Requeue interval when nothing is pending: a level-triggered safety net, not a polling loop.
     pub resync: Duration,
+    /// The controller's `/metrics`.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Context {

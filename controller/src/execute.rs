@@ -511,6 +511,7 @@ async fn record_events(ctx: &Context, rollout: &Rollout, plan: &Plan) {
     }
     let reference: ObjectReference = rollout.object_ref(&());
     for event in &plan.events {
+        ctx.metrics.rollout_event(&rollout.namespace().unwrap_or_default(), &rollout.name_any(), event.warning, event.reason);
         let ev = KubeEvent {
             type_: if event.warning { EventType::Warning } else { EventType::Normal },
             reason: event.reason.to_owned(),

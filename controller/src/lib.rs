@@ -13,10 +13,14 @@
 //! - [`reconcile`]: ties them together and sorts failures (conflict: requeue at once; other: per-object backoff).
 
 pub mod analysis;
+pub mod caches;
+pub mod client;
 pub mod context;
 pub mod execute;
 pub mod freshness;
 pub mod health;
+pub mod leader;
+pub mod metrics;
 pub mod observe;
 pub mod reconcile;
 pub mod routers;

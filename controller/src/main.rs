@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use serin_controller::leader::LeaderElection;
 use serin_controller::telemetry::{self, LogFormat};
 use serin_controller::{Settings, run};
 
@@ -44,6 +45,45 @@ struct Args {
     /// Rollouts reconciled concurrently.
     #[arg(long, default_value_t = 16)]
     concurrency: u16,
+    /// Address of /metrics (Argo Rollouts' metric names).
+    #[arg(long, default_value = "0.0.0.0:8090")]
+    metrics_addr: SocketAddr,
+    /// Elect a leader among replicas on a coordination.k8s.io/v1 Lease; only the leader writes.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Name of the Lease (Argo Rollouts' own, so the two never both lead during a migration).
+    #[arg(long, default_value = serin_controller::leader::DEFAULT_LEASE_NAME)]
+    leader_election_lease_name: String,
+    /// Namespace of the Lease; default: the controller's own (POD_NAMESPACE, else the service account's).
+    #[arg(long, env = "POD_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// How long a Lease holds without renewal before a standby may take it (Go duration).
+    #[arg(long, default_value = "15s", value_parser = go_duration)]
+    leader_election_lease_duration: Duration,
+    /// How long the leader keeps writing after its last successful renewal; must be below the lease duration.
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    leader_election_renew_deadline: Duration,
+    /// How often standbys try to acquire and the leader renews.
+    #[arg(long, default_value = "2s", value_parser = go_duration)]
+    leader_election_retry_period: Duration,
+}
+
+/// A Go duration flag (`15s`, `1m30s`).
+fn go_duration(text: &str) -> Result<Duration, String> {
+    let parsed = serin_api::GoDuration::parse(text).map_err(|e| e.to_string())?;
+    parsed.to_std().ok_or_else(|| format!("{text}: must not be negative"))
+}
+
+/// The namespace the controller runs in, when it runs in a cluster.
+fn own_namespace() -> Option<String> {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok().map(|ns| ns.trim().to_owned())
+}
+
+/// This process's identity in the Lease: the pod name (or host name) and a random suffix, unique per process.
+fn identity() -> String {
+    let host = std::env::var("POD_NAME").ok().or_else(|| std::fs::read_to_string("/etc/hostname").ok()).unwrap_or_default();
+    let suffix: String = (0..8).map(|_| char::from(b"bcdfghjklmnpqrstvwxz2456789"[rand::random_range(0..27)])).collect();
+    format!("{}_{suffix}", host.trim())
 }
 
 #[tokio::main]
@@ -57,13 +97,28 @@ async fn main() -> anyhow::Result<()> {
         }
         None => kube::Config::infer().await.context("no kubeconfig: pass --kubeconfig or run in a cluster")?,
     };
+    let default_namespace = config.default_namespace.clone();
     let client = kube::Client::try_from(config)?;
+    let leader_election = args.leader_elect.then(|| {
+        let namespace = args.leader_election_namespace.clone().or_else(own_namespace).unwrap_or(default_namespace);
+        LeaderElection {
+            lease_name: args.leader_election_lease_name.clone(),
+            namespace,
+            identity: identity(),
+            lease_duration: args.leader_election_lease_duration,
+            renew_deadline: args.leader_election_renew_deadline,
+            retry_period: args.leader_election_retry_period,
+        }
+    });
     let settings = Settings {
         namespace: args.namespace,
         instance_id: args.instance_id,
         health_addr: Some(args.health_addr),
+        metrics_addr: Some(args.metrics_addr),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         concurrency: args.concurrency.max(1),
+        leader_election,
+        reporting_instance: std::env::var("POD_NAME").ok(),
     };
     run(client, settings, shutdown_signal()).await?;
     Ok(())

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, Patch};
 use kube::core::DeserializeGuard;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use parking_lot::RwLock;
@@ -27,17 +27,15 @@ use serde_json::json;
 use serin_api::Rollout;
 use serin_api::labels::{MANAGED_BY_ROLLOUTS, POD_TEMPLATE_HASH};
 use serin_planner::traffic::{DestinationRule, HttpRoute, RouterKind, RouterObjects, TraefikService, VirtualService, references};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+use crate::caches::Triggers;
 
 /// How often an unserved router API is looked up again.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
 /// How often Services of deleted Rollouts are looked for.
 pub const RELEASE_INTERVAL: Duration = Duration::from_secs(10);
-
-/// A Rollout to reconcile.
-pub type RolloutRef = ObjectRef<DeserializeGuard<Rollout>>;
 
 /// The router caches.
 #[derive(Clone)]
@@ -157,11 +155,11 @@ pub fn start(
     client: &Client,
     namespace: Option<&str>,
     rollouts: Store<DeserializeGuard<Rollout>>,
-) -> (RouterCaches, mpsc::Receiver<RolloutRef>, Vec<JoinHandle<()>>) {
-    let (tx, rx) = mpsc::channel(1024);
+    triggers: Triggers,
+) -> (RouterCaches, Vec<JoinHandle<()>>) {
     let unserved = Arc::new(RwLock::new(RouterKind::CUSTOM.to_vec()));
     let mut tasks = Vec::new();
-    let ctx = WatchCtx { client: client.clone(), namespace: namespace.map(str::to_owned), rollouts, tx, unserved: unserved.clone() };
+    let ctx = WatchCtx { client: client.clone(), namespace: namespace.map(str::to_owned), rollouts, triggers, unserved: unserved.clone() };
     let services = ctx.watch::<Service>(RouterKind::Service, false, &mut tasks);
     let ingresses = ctx.watch::<Ingress>(RouterKind::Ingress, false, &mut tasks);
     let http_routes = ctx.watch::<HttpRoute>(RouterKind::HttpRoute, true, &mut tasks);
@@ -169,7 +167,7 @@ pub fn start(
     let destination_rules = ctx.watch::<DestinationRule>(RouterKind::DestinationRule, true, &mut tasks);
     let traefik_services = ctx.watch::<TraefikService>(RouterKind::TraefikService, true, &mut tasks);
     let caches = RouterCaches { services, ingresses, http_routes, virtual_services, destination_rules, traefik_services, unserved };
-    (caches, rx, tasks)
+    (caches, tasks)
 }
 
 #[derive(Clone)]
@@ -177,7 +175,7 @@ struct WatchCtx {
     client: Client,
     namespace: Option<String>,
     rollouts: Store<DeserializeGuard<Rollout>>,
-    tx: mpsc::Sender<RolloutRef>,
+    triggers: Triggers,
     unserved: Arc<RwLock<Vec<RouterKind>>>,
 }
 
@@ -211,7 +209,7 @@ impl WatchCtx {
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 let Ok(object) = event else { continue };
-                ctx.trigger(kind, &object).await;
+                ctx.trigger(kind, &object);
             }
         }));
         store
@@ -239,7 +237,10 @@ impl WatchCtx {
     }
 
     /// Sends every Rollout in the object's namespace that references it (or owns it) to the controller.
-    async fn trigger<K: Resource>(&self, kind: RouterKind, object: &K) {
+    fn trigger<K: Resource>(&self, kind: RouterKind, object: &K) {
+        if !self.triggers.leading() {
+            return;
+        }
         let meta = object.meta();
         let name = meta.name.as_deref().unwrap_or_default();
         let namespace = meta.namespace.as_deref();
@@ -253,7 +254,7 @@ impl WatchCtx {
             let owned = rollout.metadata.uid.as_deref().is_some_and(|uid| owners.contains(&uid));
             let marked = managed_by.is_some_and(|m| Some(m.as_str()) == rollout.metadata.name.as_deref());
             if owned || marked || references(rollout, kind, name) {
-                let _ = self.tx.send(ObjectRef::from_obj(guarded.as_ref())).await;
+                self.triggers.rollout(namespace, &guarded.name_any());
             }
         }
     }

@@ -49,6 +49,8 @@ pub struct RunContext {
     pub failures: Failures,
     /// Requeue interval when nothing is scheduled.
     pub resync: Duration,
+    /// The controller's `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A failed reconcile: only writes to the API fail one; measurement failures are recorded on the run.
