@@ -14,6 +14,7 @@
 
 pub mod analysis;
 pub mod caches;
+pub mod cli;
 pub mod client;
 pub mod context;
 pub mod execute;

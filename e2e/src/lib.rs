@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod harness;
+pub mod process;
 pub mod prometheus;
 pub mod routers;
 pub mod scenario;
