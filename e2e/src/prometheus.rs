@@ -66,11 +66,11 @@ pub fn find_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// The configuration file: 1 s scrape and evaluation intervals, job [`JOB`] with the static targets.
-pub fn config_yaml(targets: &[String]) -> String {
+pub fn config_yaml(job: &str, targets: &[String]) -> String {
     // JSON is YAML: this quotes the targets correctly whatever they contain.
     let targets = serde_json::to_string(targets).unwrap_or_else(|_| "[]".to_owned());
     format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: {targets}\n"
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: {targets}\n"
     )
 }
 
@@ -121,6 +121,7 @@ impl From<std::io::Error> for LaunchError {
 /// A running Prometheus. Dropping it kills the process and removes its directory.
 pub struct PrometheusServer {
     url: String,
+    job: String,
     targets: Vec<String>,
     client: prometheus_http_query::Client,
     /// The supervising shell (see [`SUPERVISOR`]) and the pipe whose closing stops Prometheus.
@@ -134,13 +135,18 @@ impl PrometheusServer {
     /// Starts Prometheus scraping `scrape_targets` (`host:port`, e.g. a `SocketAddr`) as job [`JOB`], and waits
     /// until it is ready (`/-/ready`), up to 30 s.
     pub async fn start<T: ToString>(scrape_targets: &[T]) -> anyhow::Result<Self> {
+        Self::start_job(JOB, scrape_targets).await
+    }
+
+    /// As [`PrometheusServer::start`], with the scrape job named `job` (its `job` label).
+    pub async fn start_job<T: ToString>(job: &str, scrape_targets: &[T]) -> anyhow::Result<Self> {
         let binary = find_binary()?;
         ensure_crypto_provider()?;
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().context("building the HTTP client")?;
         let targets: Vec<String> = scrape_targets.iter().map(ToString::to_string).collect();
         let mut attempt = 1;
         loop {
-            match Self::launch(&binary, &targets, &http).await {
+            match Self::launch(&binary, job, &targets, &http).await {
                 Ok(server) => return Ok(server),
                 Err(LaunchError::PortTaken(err)) if attempt < LAUNCH_ATTEMPTS => {
                     tracing::debug!(error = %err, attempt, "prometheus port taken; retrying on another");
@@ -151,10 +157,10 @@ impl PrometheusServer {
         }
     }
 
-    async fn launch(binary: &Path, targets: &[String], http: &reqwest::Client) -> Result<Self, LaunchError> {
+    async fn launch(binary: &Path, job: &str, targets: &[String], http: &reqwest::Client) -> Result<Self, LaunchError> {
         let dir = TempDir::new("prometheus")?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, config_yaml(targets)).context("writing the Prometheus configuration")?;
+        std::fs::write(&config, config_yaml(job, targets)).context("writing the Prometheus configuration")?;
         let log = dir.path().join("prometheus.log");
         let log_file = std::fs::File::create(&log).context("creating the Prometheus log")?;
         let port = free_port()?;
@@ -175,7 +181,7 @@ impl PrometheusServer {
         let stdin = child.stdin.take().context("no pipe to the Prometheus supervisor")?;
         let client = prometheus_http_query::Client::from(http.clone(), &url).context("building the Prometheus client")?;
         // From here on, dropping `server` stops the process.
-        let mut server = Self { url, targets: targets.to_vec(), client, process: Some((child, stdin)), log, dir };
+        let mut server = Self { url, job: job.to_owned(), targets: targets.to_vec(), client, process: Some((child, stdin)), log, dir };
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
             if let Some((child, _)) = server.process.as_mut()
@@ -245,8 +251,9 @@ impl PrometheusServer {
     /// target's health and last scrape error.
     pub async fn wait_for_targets_up(&self) -> anyhow::Result<()> {
         let want = self.targets.len();
-        let query = format!("count(up{{job=\"{JOB}\"}} == 1)");
-        let waited = eventually(&format!("{want} {JOB} target(s) up in Prometheus"), TARGETS_TIMEOUT, || async {
+        let job = &self.job;
+        let query = format!("count(up{{job=\"{job}\"}} == 1)");
+        let waited = eventually(&format!("{want} {job} target(s) up in Prometheus"), TARGETS_TIMEOUT, || async {
             let up = self.query_scalar(&query).await?.unwrap_or(0.0);
             Ok((up >= f64::from(u32::try_from(want).unwrap_or(u32::MAX))).then_some(()))
         })
@@ -297,7 +304,7 @@ mod tests {
 
     #[test]
     fn config_scrapes_the_targets_every_second() {
-        let yaml = config_yaml(&["127.0.0.1:9100".to_owned(), "localhost:8080".to_owned()]);
+        let yaml = config_yaml(JOB, &["127.0.0.1:9100".to_owned(), "localhost:8080".to_owned()]);
         assert_eq!(
             yaml,
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: traffic\n    \

@@ -98,6 +98,8 @@ pub struct Scenario {
     /// The instance id the controller handles; [`Scenario::apply`] labels Rollouts with it.
     pub instance_id: String,
     controller: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// Where the controller serves `/metrics`.
+    metrics_addr: std::net::SocketAddr,
 }
 
 impl Scenario {
@@ -127,7 +129,8 @@ impl Scenario {
             cluster.kubectl_ok(&["wait", "--for=condition=Established", "crd/rollouts.argoproj.io", "--timeout=20s"])?;
         }
         let instance_id = cluster.namespace.clone();
-        let mut scenario = Self { cluster, instance_id, controller: None };
+        let metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::process::free_port()?));
+        let mut scenario = Self { cluster, instance_id, controller: None, metrics_addr };
         scenario.start_controller();
         Ok(scenario)
     }
@@ -137,6 +140,7 @@ impl Scenario {
         let settings = serin_controller::Settings {
             namespace: Some(self.cluster.namespace.clone()),
             instance_id: Some(self.instance_id.clone()),
+            metrics_addr: Some(self.metrics_addr),
             ..serin_controller::Settings::default()
         };
         // On kube-sim the controller identifies itself, so its requests can be counted (and checked against RBAC).
@@ -153,6 +157,18 @@ impl Scenario {
         let Some((stop, task)) = self.controller.take() else { return true };
         let _ = stop.send(());
         tokio::time::timeout(Duration::from_secs(10), task).await.is_ok()
+    }
+
+    /// Where the controller serves `/metrics` (`127.0.0.1:PORT`).
+    pub fn metrics_addr(&self) -> std::net::SocketAddr {
+        self.metrics_addr
+    }
+
+    /// The controller's `/metrics` exposition.
+    pub async fn metrics(&self) -> Result<String> {
+        let url = format!("http://{}/metrics", self.metrics_addr);
+        let response = reqwest::Client::builder().no_proxy().build()?.get(&url).send().await?;
+        Ok(response.error_for_status()?.text().await?)
     }
 
     /// `kubectl apply` of a manifest, with the scenario's instance-id label added to every Rollout.
