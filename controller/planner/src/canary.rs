@@ -1070,10 +1070,14 @@ impl<'a> Ctx<'a> {
             cond::new_condition(RolloutConditionType::Completed, completed_status, cond::COMPLETED_REASON, cond::COMPLETED_REASON, &stamp),
         );
         if changed && !completed {
-            self.events.push(Event::normal(
-                "RolloutNotCompleted",
-                format!("Rollout went to not completed state started update to revision {} ({})", self.revision(), self.pod_hash),
-            ));
+            // First, as Argo records it: the update starts, then its revision and ReplicaSet follow.
+            self.events.insert(
+                0,
+                Event::normal(
+                    "RolloutNotCompleted",
+                    format!("Rollout went to not completed state started update to revision {} ({})", self.revision(), self.pod_hash),
+                ),
+            );
         }
 
         let paused_status = if paused { ConditionStatus::True } else { ConditionStatus::False };
