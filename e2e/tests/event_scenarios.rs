@@ -17,9 +17,12 @@ use parking_lot::Mutex;
 use serin_api::rollout::status::RolloutPhase;
 use serin_e2e::scenario::{Scenario, rollout_manifest};
 
+/// `(reason, note)` of every Event emission seen.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
 /// Records `(reason, note)` each time an Event about Rollout `web` is created or its series count grows.
-fn record(s: &Scenario) -> (Arc<Mutex<Vec<(String, String)>>>, tokio::task::JoinHandle<()>) {
-    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+fn record(s: &Scenario) -> (Seen, tokio::task::JoinHandle<()>) {
+    let seen: Seen = Arc::default();
     let out = seen.clone();
     let api = s.cluster.api::<Event>();
     let task = tokio::spawn(async move {

@@ -2,7 +2,7 @@
 //! then a real Prometheus scraping the controller under Argo's job name and answering the queries of Argo's example
 //! Grafana dashboard (`examples/dashboard.json`).
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::float_cmp)]
 
 use std::collections::BTreeMap;
 
@@ -66,7 +66,7 @@ async fn metrics_report_rollouts_and_analysis_under_argos_names() -> Result<()> 
     s.set_image("web", IMAGE_V2).await?;
     let ro = s.wait_phase("web", RolloutPhase::Paused, "CanaryPauseStep").await?;
     let status = ro.status.clone().unwrap();
-    let run = s.cluster.api::<AnalysisRun>().list(&Default::default()).await?.items.pop().context("an analysis run")?;
+    let run = s.cluster.api::<AnalysisRun>().list(&kube::api::ListParams::default()).await?.items.pop().context("an analysis run")?;
     let run_name = run.metadata.name.clone().unwrap();
 
     let text = eventually("the paused rollout in /metrics", wait_timeout(), || async {
