@@ -180,11 +180,13 @@ pub async fn run_with_metrics(
     metrics.set_state_source(caches.state_source());
 
     let readiness = Readiness::default();
+    // Stopped with the controller, so the ports are free again for the next one in this process.
+    let mut servers = Vec::new();
     if let Some(addr) = settings.health_addr {
         let (bound, server) =
             health::serve(addr, readiness.clone()).await.map_err(|source| RunError::Bind { what: "the health endpoint", addr, source })?;
         info!(%bound, "serving /healthz and /readyz");
-        tokio::spawn(server);
+        servers.push(tokio::spawn(server));
     }
     if let Some(addr) = settings.metrics_addr {
         let (bound, server) = crate::metrics::serve(addr, metrics.clone()).await.map_err(|source| RunError::Bind {
@@ -193,7 +195,7 @@ pub async fn run_with_metrics(
             source,
         })?;
         info!(%bound, "serving /metrics");
-        tokio::spawn(server);
+        servers.push(tokio::spawn(server));
     }
     {
         let (caches, readiness) = (caches.clone(), readiness.clone());
@@ -238,12 +240,17 @@ pub async fn run_with_metrics(
                     }
                 }
             } else {
+                // Stopped while acquiring: a Lease won by a request already sent is given back too.
+                elector.release().await;
                 Ok(())
             }
         }
     };
     for task in cache_tasks {
         task.abort();
+    }
+    for server in servers {
+        server.abort();
     }
     info!("stopped");
     result

@@ -137,10 +137,14 @@ impl Scenario {
 
     /// Starts (or restarts) the in-process controller.
     pub fn start_controller(&mut self) {
+        // Leader election on, as installed: the Lease lives in the test namespace, and each start is a new replica
+        // (a graceful stop releases the Lease, so a restarted controller leads again at once).
+        let identity = format!("scenario_{}", crate::sim::store::random_suffix(6));
         let settings = serin_controller::Settings {
             namespace: Some(self.cluster.namespace.clone()),
             instance_id: Some(self.instance_id.clone()),
             metrics_addr: Some(self.metrics_addr),
+            leader_election: Some(serin_controller::leader::LeaderElection::new(self.cluster.namespace.clone(), identity)),
             ..serin_controller::Settings::default()
         };
         // On kube-sim the controller identifies itself, so its requests can be counted (and checked against RBAC).
