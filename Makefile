@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: test lint fmt e2e-real sim bench build help generate verify-generated demo
+.PHONY: test lint fmt e2e-real sim bench build help generate verify-generated demo image
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,6 +12,18 @@ demo: ## A real canary rollout, an abort, and an automatic rollback by analysis 
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	$(CARGO) build -q -p serin-plugin --bin kubectl-serin
 	$(CARGO) run -q -p serin-e2e --bin serin-demo
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE := target/image/serin-controller-$(VERSION).oci.tar
+
+image: ## Container image as an OCI archive, no container engine needed: target/image/serin-controller-<version>.oci.tar and .digest
+	@command -v skopeo >/dev/null || { echo "installing skopeo (apt), to check the archive"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; }
+	$(CARGO) build --release --locked -p serin-controller -p serin-plugin -p serin-image
+	target/release/serin-image --controller target/release/serin-controller --plugin target/release/kubectl-serin \
+	  --out target/image --version $(VERSION) --revision "$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+	  --created "$$(git log -1 --format=%ct 2>/dev/null || echo 0)"
+	skopeo inspect oci-archive:$(IMAGE) >/dev/null && echo "skopeo reads $(IMAGE)"
 
 build: ## Build every crate
 	$(CARGO) build --workspace --all-targets
