@@ -58,6 +58,8 @@ sim: ## Start kube-sim on port 6443 with ./kube-sim.kubeconfig (Ctrl-C to stop)
 # How long `make bench` measures the AnalysisRun schedule (Go duration); shorten with BENCH_ANALYSIS_DURATION=1m.
 BENCH_ANALYSIS_DURATION ?= 10m
 
-bench: ## Performance figures (tables, not pass/fail): kube-sim at scale, then AnalysisRun schedule drift (200 runs, 5s interval, BENCH_ANALYSIS_DURATION, default 10m)
+bench: ## Performance figures (tables, not pass/fail): kube-sim at scale, leader failover, then AnalysisRun schedule drift (200 runs, 5s interval, BENCH_ANALYSIS_DURATION, default 10m)
 	$(CARGO) run --release -p serin-e2e --bin sim-bench
+	$(CARGO) build --release -p serin-e2e --bin serin-controller-e2e --bin failover-bench
+	target/release/failover-bench
 	$(CARGO) run --release -p serin-e2e --bin analysis-bench -- --duration $(BENCH_ANALYSIS_DURATION)
