@@ -170,7 +170,61 @@ async fn a_real_prometheus_answers_the_queries_of_argos_dashboard() -> Result<()
     .await?;
     // The stuck-rollout alert of docs/operations.md: nothing has failed.
     assert_eq!(prom.query_scalar(r#"sum(increase(rollout_reconcile_error{job="argo-rollouts-metrics"}[5m]))"#).await?.unwrap_or(0.0), 0.0);
+
+    // Serin's own dashboard and alert rules (docs/monitoring): every query runs, on metrics Serin exposes.
+    let exposed = s.metrics().await?;
+    let families: Vec<&str> = exposed.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    for (file, expr) in monitoring_queries()? {
+        let expr = expr.replace("$job", ".*").replace("$namespace", ".*");
+        prom.query(&expr).await.with_context(|| format!("{file}: {expr}"))?;
+        for name in metric_names(&expr) {
+            let family = ["_bucket", "_total", "_count", "_sum"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+            assert!(
+                families.contains(&family) || families.contains(&name.as_str()) || name == "up",
+                "{file}: {name} is not a metric Serin exposes"
+            );
+        }
+    }
+    if std::process::Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let out = std::process::Command::new("promtool").args(["check", "rules", &format!("{MONITORING}/alerts.yaml")]).output()?;
+        assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
     prom.stop().await;
     s.finish().await;
     Ok(())
+}
+
+const MONITORING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/monitoring");
+
+/// Every `PromQL` expression of the Grafana dashboard and the alert rules, with the file it comes from.
+fn monitoring_queries() -> Result<Vec<(&'static str, String)>> {
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{MONITORING}/grafana-dashboard.json"))?)?;
+    let mut queries: Vec<(&'static str, String)> = dashboard["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(|e| ("grafana-dashboard.json", e.to_owned())))
+        .collect();
+    let rules: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(format!("{MONITORING}/alerts.yaml"))?)?;
+    for group in rules["groups"].as_array().into_iter().flatten() {
+        for rule in group["rules"].as_array().into_iter().flatten() {
+            queries.push(("alerts.yaml", rule["expr"].as_str().context("a rule without expr")?.to_owned()));
+        }
+    }
+    assert!(queries.len() >= 20, "{queries:?}");
+    Ok(queries)
+}
+
+/// The metric names an expression selects (`name{...}`).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    for (i, _) in expr.match_indices('{') {
+        let start = expr[..i].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).map_or(0, |p| p + 1);
+        if start < i && !bytes[start].is_ascii_digit() {
+            names.push(expr[start..i].to_owned());
+        }
+    }
+    names
 }
