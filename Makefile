@@ -53,7 +53,7 @@ e2e-real: ## Run every e2e test against the real cluster in $KUBECONFIG
 	SERIN_E2E_REAL=1 $(CARGO) test -p serin-e2e --tests -- --test-threads=4
 
 sim: ## Start kube-sim on port 6443 with ./kube-sim.kubeconfig (Ctrl-C to stop)
-	$(CARGO) run --release -p serin-e2e --bin kube-sim -- --port 6443 --kubeconfig kube-sim.kubeconfig
+	$(CARGO) run --release -p kube-sim --bin kube-sim -- --port 6443 --kubeconfig kube-sim.kubeconfig
 
 # How long `make bench` measures the AnalysisRun schedule (Go duration); shorten with BENCH_ANALYSIS_DURATION=1m.
 BENCH_ANALYSIS_DURATION ?= 10m

@@ -139,7 +139,7 @@ impl Scenario {
     pub fn start_controller(&mut self) {
         // Leader election on, as installed: the Lease lives in the test namespace, and each start is a new replica
         // (a graceful stop releases the Lease, so a restarted controller leads again at once).
-        let identity = format!("scenario_{}", crate::sim::store::random_suffix(6));
+        let identity = format!("scenario_{}", kube_sim::store::random_suffix(6));
         let settings = serin_controller::Settings {
             namespace: Some(self.cluster.namespace.clone()),
             instance_id: Some(self.instance_id.clone()),

@@ -23,14 +23,14 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, PostParams};
+use kube_sim::control_plane::parse_duration;
+use kube_sim::{KubeSim, SimConfig};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use serin_api::AnalysisRun;
 use serin_api::labels::CONTROLLER_INSTANCE_ID;
 use serin_e2e::bench::{percentile, rss_mib};
 use serin_e2e::scenario::spawn_controller;
-use serin_e2e::sim::control_plane::parse_duration;
-use serin_e2e::sim::{KubeSim, SimConfig};
 use tokio::sync::oneshot;
 
 // As the controller binary: mimalloc returns freed memory to the OS, so RSS tracks what is live.

@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube_sim::KubeSim;
 use serde_json::json;
 use serin_api::labels::POD_TEMPLATE_HASH;
 use serin_api::rollout::status::RolloutPhase;
@@ -22,7 +23,6 @@ use serin_api::{AnalysisRun, AnalysisTemplate, Rollout};
 use serin_e2e::harness::TempDir;
 use serin_e2e::prometheus::PrometheusServer;
 use serin_e2e::scenario::spawn_controller;
-use serin_e2e::sim::KubeSim;
 use serin_e2e::traffic::{Router, Target, TrafficConfig, TrafficSimulator};
 
 const EXAMPLE: &str = include_str!("../../../docs/examples/demo-gateway-api.yaml");

@@ -13,10 +13,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams, PostParams};
 use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
+use kube_sim::control_plane::ControlPlaneConfig;
+use kube_sim::{KubeSim, SimConfig};
 use serde_json::json;
 use serin_e2e::bench::{percentile, rss_mib};
-use serin_e2e::sim::control_plane::ControlPlaneConfig;
-use serin_e2e::sim::{KubeSim, SimConfig};
 
 // mimalloc returns freed memory to the OS far better than glibc malloc under many tokio workers, so RSS
 // tracks the objects stored instead of transient request parsing (measured by `make bench`).

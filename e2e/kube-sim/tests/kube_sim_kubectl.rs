@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use serin_e2e::harness::{Cluster, eventually, wait_timeout};
+use kube_sim::harness::{Cluster, eventually, wait_timeout};
 
 const WIDGET_CRD: &str = r"
 apiVersion: apiextensions.k8s.io/v1

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube_sim::harness::{Cluster, TempDir, eventually, wait_timeout};
+use kube_sim::{KubeSim, SimConfig};
 use serde_json::json;
-use serin_e2e::harness::{Cluster, TempDir, eventually, wait_timeout};
-use serin_e2e::sim::{KubeSim, SimConfig};
 
-const CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
+const CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_crds_store_gateway_istio_traefik_and_smi_objects() -> Result<()> {

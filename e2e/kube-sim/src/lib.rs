@@ -11,6 +11,7 @@ pub mod api;
 pub mod control;
 pub mod control_plane;
 pub mod disruption;
+pub mod harness;
 
 pub mod patch;
 pub mod resources;

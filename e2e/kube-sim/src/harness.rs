@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::sim::{KubeSim, SimConfig};
+use crate::{KubeSim, SimConfig};
 
 /// Handle on kube-sim's test controls (`/sim/...`).
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     /// Creates a fresh directory under the system temp dir.
     pub fn new(prefix: &str) -> Result<Self> {
-        let p = std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), crate::sim::store::random_suffix(8)));
+        let p = std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), crate::store::random_suffix(8)));
         std::fs::create_dir_all(&p)?;
         Ok(Self(p))
     }
@@ -115,7 +115,7 @@ impl Cluster {
 
     /// As [`Cluster::new`] with a kube-sim configuration (ignored on a real cluster).
     pub async fn with_config(test: &str, config: SimConfig) -> Result<Self> {
-        let namespace = format!("{}-{}", test.replace('_', "-").chars().take(40).collect::<String>(), crate::sim::store::random_suffix(5));
+        let namespace = format!("{}-{}", test.replace('_', "-").chars().take(40).collect::<String>(), crate::store::random_suffix(5));
         let (client, kubeconfig, sim, tmp) = if real_cluster() {
             let kc = std::env::var("KUBECONFIG").context("SERIN_E2E_REAL=1 needs KUBECONFIG")?;
             (kube::Client::try_default().await?, PathBuf::from(kc), None, None)

@@ -19,8 +19,8 @@ use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube_sim::harness::{Cluster, eventually, wait_timeout};
 use serde_json::json;
-use serin_e2e::harness::{Cluster, eventually, wait_timeout};
 
 fn rs(name: &str, replicas: i32, extra_annotations: serde_json::Value) -> ReplicaSet {
     serde_json::from_value(json!({

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use serin_e2e::sim::control_plane::{ControlPlaneConfig, parse_duration};
-use serin_e2e::sim::{KubeSim, SimConfig};
+use kube_sim::control_plane::{ControlPlaneConfig, parse_duration};
+use kube_sim::{KubeSim, SimConfig};
 
 // mimalloc returns freed memory to the OS far better than glibc malloc under many tokio workers, so RSS
 // tracks the objects stored instead of transient request parsing (measured by `make bench`).
