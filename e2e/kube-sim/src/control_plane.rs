@@ -1,6 +1,8 @@
 //! The simulated control plane: a single task that consumes the store's change feed and timers and plays the
 //! `ReplicaSet` controller, the kubelet, the Job controller, the Endpoints controller, the garbage collector, the
-//! namespace finalizer and the CRD establishing controller.
+//! namespace finalizer, the CRD establishing controller, and the two publishers that give every namespace its
+//! `default` `ServiceAccount` and its `kube-root-ca.crt` `ConfigMap` (recreated when deleted, reset when changed,
+//! as kube-controller-manager's service-account and root-CA publishers do).
 //!
 //! Every write goes through the [`Store`] like an API client's would (admission, revisions, watch events), so
 //! what tests observe is what the controllers did. Each controller can be switched off (`/sim/controllers`);
@@ -28,6 +30,32 @@ use super::store::{self, Change, DeleteOptions, EventType, ListOptions, Propagat
 
 /// The behaviour annotation key.
 pub const BEHAVIOR: &str = "sim.serin.dev/behavior";
+
+/// The `ConfigMap` kube-controller-manager's root-CA publisher puts in every namespace.
+pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+/// The `ServiceAccount` every namespace gets.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+const ROOT_CA_DESCRIPTION_KEY: &str = "kubernetes.io/description";
+const ROOT_CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as \
+the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
+
+/// A self-signed CA certificate (PEM), valid for ten years from today, like the one a cluster's bootstrap creates.
+fn generate_root_ca() -> String {
+    let made = (|| -> Result<String, rcgen::Error> {
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "kube-sim-ca");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages =
+            vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let today = jiff::Zoned::now().date();
+        let (year, month, day) = (i32::from(today.year()), today.month().unsigned_abs(), today.day().unsigned_abs());
+        params.not_before = rcgen::date_time_ymd(year, month, day);
+        params.not_after = rcgen::date_time_ymd(year + 10, month, day.min(28));
+        Ok(params.self_signed(&key)?.pem())
+    })();
+    made.unwrap_or_else(|e| panic!("generating kube-sim's CA certificate failed: {e}"))
+}
 
 /// Timing knobs of the control plane.
 #[derive(Debug, Clone)]
@@ -137,6 +165,10 @@ pub struct ControlPlane {
     new_pods: BTreeSet<(String, String)>,
     new_jobs: BTreeSet<(String, String)>,
     deleted_owners: Vec<(String, Vec<String>)>,
+    dirty_published: BTreeSet<String>,
+    /// The CA bundle published as `kube-root-ca.crt`: adopted from a published `ConfigMap` (a restored snapshot)
+    /// or generated on first use.
+    root_ca: Option<String>,
 }
 
 impl ControlPlane {
@@ -157,6 +189,8 @@ impl ControlPlane {
             new_pods: BTreeSet::new(),
             new_jobs: BTreeSet::new(),
             deleted_owners: Vec::new(),
+            dirty_published: BTreeSet::new(),
+            root_ca: None,
         }
     }
 
@@ -229,6 +263,15 @@ impl ControlPlane {
             }
             ("", "namespaces") if terminating(&c.object) && c.kind != EventType::Deleted => {
                 self.dirty_namespaces.insert(name.clone());
+            }
+            ("", "namespaces") if c.kind != EventType::Deleted => {
+                self.dirty_published.insert(name.clone());
+            }
+            ("", "configmaps") if name == ROOT_CA_CONFIG_MAP => {
+                self.dirty_published.insert(ns.clone());
+            }
+            ("", "serviceaccounts") if name == DEFAULT_SERVICE_ACCOUNT && c.kind == EventType::Deleted => {
+                self.dirty_published.insert(ns.clone());
             }
             _ => {}
         }
@@ -306,6 +349,9 @@ impl ControlPlane {
             for ns in std::mem::take(&mut self.dirty_budgets) {
                 self.sync_budgets(&ns);
             }
+        }
+        for ns in std::mem::take(&mut self.dirty_published) {
+            self.publish(&ns);
         }
         if gc_on {
             for (uid, owners) in std::mem::take(&mut self.deleted_owners) {
@@ -865,6 +911,86 @@ impl ControlPlane {
             let (ns, name) = name_of(&obj);
             let _ = self.store.delete(&g, &ns, &name, &DeleteOptions::default());
         }
+    }
+
+    // === service-account and root-CA publishers ===
+
+    /// Gives a live namespace its `default` `ServiceAccount` and its `kube-root-ca.crt` `ConfigMap`.
+    fn publish(&mut self, ns: &str) {
+        let Ok(namespace) = self.store.get(&gr("", "namespaces"), "", ns) else { return };
+        if terminating(&namespace) {
+            return;
+        }
+        let accounts = gr("", "serviceaccounts");
+        if self.store.get(&accounts, ns, DEFAULT_SERVICE_ACCOUNT).is_err() {
+            let account = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": DEFAULT_SERVICE_ACCOUNT}});
+            if let Err(e) = self.store.create(&accounts, ns, account) {
+                tracing::debug!(namespace = ns, error = %e, "default service account not created");
+            }
+        }
+        let ca = self.root_ca();
+        let maps = gr("", "configmaps");
+        let data = json!({"ca.crt": ca});
+        match self.store.get(&maps, ns, ROOT_CA_CONFIG_MAP) {
+            Err(_) => {
+                let map = json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": ROOT_CA_CONFIG_MAP, "annotations": {ROOT_CA_DESCRIPTION_KEY: ROOT_CA_DESCRIPTION}},
+                    "data": data,
+                });
+                if let Err(e) = self.store.create(&maps, ns, map) {
+                    tracing::debug!(namespace = ns, error = %e, "root CA config map not created");
+                }
+            }
+            Ok(current) => {
+                let described = current
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(ROOT_CA_DESCRIPTION_KEY))
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| !d.is_empty());
+                if current.get("data") == Some(&data) && described {
+                    return;
+                }
+                // Reset the data and the description; labels and other annotations the user added stay.
+                let _ = self.store.modify(&maps, ns, ROOT_CA_CONFIG_MAP, Subresource::Main, |old| {
+                    let mut new = old.clone();
+                    new["data"] = data.clone();
+                    if let Some(obj) = new.as_object_mut() {
+                        obj.remove("binaryData");
+                    }
+                    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("resourceVersion");
+                        let annotations = m.entry("annotations").or_insert_with(|| json!({}));
+                        if !annotations.is_object() {
+                            *annotations = json!({});
+                        }
+                        annotations[ROOT_CA_DESCRIPTION_KEY] = json!(ROOT_CA_DESCRIPTION);
+                    }
+                    Ok(new)
+                });
+            }
+        }
+    }
+
+    /// The CA bundle to publish: the one already published anywhere (so a restored snapshot keeps its CA), else a
+    /// new self-signed CA certificate. kube-sim serves plain HTTP, so the CA signs nothing it serves; it is there
+    /// because every real namespace has it.
+    fn root_ca(&mut self) -> String {
+        if let Some(ca) = &self.root_ca {
+            return ca.clone();
+        }
+        let published = self.store.dump().into_iter().find_map(|(g, o)| {
+            (g == gr("", "configmaps")
+                && name_of(&o).1 == ROOT_CA_CONFIG_MAP
+                && o.pointer("/metadata/annotations").and_then(|a| a.get(ROOT_CA_DESCRIPTION_KEY)).is_some())
+            .then(|| o.pointer("/data/ca.crt").and_then(Value::as_str).map(str::to_owned))
+            .flatten()
+            .filter(|pem| pem.starts_with("-----BEGIN CERTIFICATE-----"))
+        });
+        let ca = published.unwrap_or_else(generate_root_ca);
+        self.root_ca = Some(ca.clone());
+        ca
     }
 
     fn sync_namespace(&mut self, ns: &str) {

@@ -132,7 +132,27 @@ impl Cluster {
             &serde_json::from_value(json!({"metadata": {"name": namespace, "labels": {"serin.dev/e2e": "true"}}}))?,
         )
         .await?;
+        // As Kubernetes' own e2e framework does: a namespace is ready for a test once kube-controller-manager's
+        // publishers have given it its `default` ServiceAccount and its `kube-root-ca.crt` ConfigMap, so tests
+        // that list a namespace's content see the same objects on every run.
+        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+        let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &namespace);
+        eventually("the namespace's default ServiceAccount and kube-root-ca.crt", wait_timeout(), || async {
+            Ok((accounts.get_opt("default").await?.is_some() && maps.get_opt("kube-root-ca.crt").await?.is_some()).then_some(()))
+        })
+        .await?;
         Ok(Self { client, namespace, kubeconfig, sim, _tmp: tmp })
+    }
+
+    /// A client that surfaces 429/503 to the caller instead of retrying them (kube-rs retries them by default, as
+    /// client-go does), for tests that observe a refusal.
+    pub async fn client_without_retries(&self) -> Result<kube::Client> {
+        let mut config = match &self.sim {
+            Some(sim) => return Ok(sim.client_with_retries(false)?),
+            None => kube::Config::infer().await?,
+        };
+        config.default_retry = false;
+        Ok(kube::Client::try_from(config)?)
     }
 
     /// kube-sim controls, or `None` on a real cluster.
@@ -187,6 +207,22 @@ impl Cluster {
             bail!("kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `kubectl apply <args>` of cluster-scoped definitions (CRDs) that tests running in parallel share, then
+    /// waits until each named CRD is Established. Whoever loses the race to create one retries as an update.
+    pub async fn apply_shared(&self, args: &[&str], crds: &[&str]) -> Result<()> {
+        let mut apply = vec!["apply"];
+        apply.extend_from_slice(args);
+        eventually(&format!("kubectl {}", apply.join(" ")), wait_timeout(), || async {
+            let out = self.kubectl(&apply)?;
+            if out.status.success() { Ok(Some(())) } else { bail!("{}", String::from_utf8_lossy(&out.stderr)) }
+        })
+        .await?;
+        for crd in crds {
+            self.kubectl_ok(&["wait", "--for=condition=Established", &format!("crd/{crd}"), "--timeout=30s"])?;
+        }
+        Ok(())
     }
 
     /// A namespaced API in the test namespace.

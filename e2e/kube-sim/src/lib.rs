@@ -135,10 +135,13 @@ impl KubeSim {
         let store = Arc::new(Store::new(StoreConfig { history_limit: config.history_limit }, ctrl_tx));
         let controls = Arc::new(Controls::new(config.control_plane));
         let mut tasks = Vec::new();
+        if let Some(dir) = &config.state_dir {
+            load_snapshot(&store, dir)?;
+        }
+        // The control plane starts on the restored state, so its first pass sees every object at once.
         let plane = ControlPlane::new(store.clone(), controls.clone(), config.timings.clone());
         tasks.push(tokio::spawn(plane.run(ctrl_rx)));
         if let Some(dir) = &config.state_dir {
-            load_snapshot(&store, dir)?;
             let (store2, dir2) = (store.clone(), dir.clone());
             tasks.push(tokio::spawn(async move {
                 let mut last = store2.revision();

@@ -80,7 +80,7 @@ pub struct ResourceType {
     pub status_subresource: bool,
     /// Scale subresource, if any.
     pub scale: Option<ScaleSpec>,
-    /// Extra printer columns; `Name` and `Age` are implied.
+    /// Extra printer columns; `Name` is implied, and `Age` for built-ins and for CRDs that declare no columns.
     pub columns: Vec<PrinterColumn>,
     /// Field labels accepted by field selectors besides `metadata.name` / `metadata.namespace`.
     pub field_labels: Vec<String>,

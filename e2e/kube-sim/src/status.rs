@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::GroupResource;
+use super::resources::{GroupResource, ResourceType};
 
 /// An API failure: HTTP code + `Status` body.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -66,6 +66,18 @@ impl ApiError {
         if let (Some(c), Some(d)) = (causes, e.details.as_mut()) {
             d["causes"] = c;
         }
+        e
+    }
+
+    /// 409 whose details name the kind rather than the resource (`{"kind": "ConfigMap"}`), as the generic
+    /// registry's delete preconditions answer.
+    pub fn conflict_on_kind(rt: &ResourceType, name: &str, message: String) -> Self {
+        let mut e = Self::new(409, "Conflict", message);
+        let mut d = json!({"name": name, "kind": rt.kind});
+        if !rt.gr.group.is_empty() {
+            d["group"] = json!(rt.gr.group);
+        }
+        e.details = Some(d);
         e
     }
 

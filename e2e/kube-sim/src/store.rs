@@ -252,27 +252,83 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-/// A `preconditions` mismatch (uid / resourceVersion) as the apiserver words it: 409 Conflict.
-fn check_precondition(
-    gr: &GroupResource,
+/// A delete's `preconditions` mismatch (uid / resourceVersion) as the apiserver words it: 409 Conflict.
+///
+/// The generic registry names the kind (`ConfigMap`, `Deployment.apps`) and says what a mismatch usually
+/// means; namespaces and CRDs have registries of their own that still use the storage layer's wording.
+fn check_delete_precondition(
+    rt: &ResourceType,
     name: &str,
     current: &Value,
     field: &str,
     label: &str,
     want: Option<&str>,
 ) -> Result<(), ApiError> {
-    match want {
-        Some(want) if Some(want) != meta_str(current, field) => Err(ApiError::conflict_msg(
-            gr,
+    let Some(want) = want else { return Ok(()) };
+    let have = meta_str(current, field).unwrap_or_default();
+    if want == have {
+        return Ok(());
+    }
+    let own_registry = matches!(
+        (rt.gr.group.as_str(), rt.gr.resource.as_str()),
+        ("", "namespaces") | ("apiextensions.k8s.io", "customresourcedefinitions")
+    );
+    if own_registry {
+        return Err(ApiError::conflict_msg(
+            &rt.gr,
             name,
             format!(
-                "Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
-                meta_str(current, field).unwrap_or_default()
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}",
+                rt.gr
             ),
             None,
-        )),
-        _ => Ok(()),
+        ));
     }
+    let meaning =
+        if field == "uid" { "The object might have been deleted and then recreated" } else { "The object might have been modified" };
+    Err(ApiError::conflict_on_kind(
+        rt,
+        name,
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the {label} in the precondition ({want}) does not match the {label} in record ({have}). {meaning}",
+            rt.qualified_kind()
+        ),
+    ))
+}
+
+/// An update whose `metadata.uid` is not the stored object's: the storage layer's precondition error, worded
+/// with the object's etcd key as kube-apiserver words it (409 Conflict).
+fn check_update_uid(rt: &ResourceType, ns: &str, name: &str, current: &Value, sent: Option<&str>) -> Result<(), ApiError> {
+    let Some(sent) = sent.filter(|u| !u.is_empty()) else { return Ok(()) };
+    let have = meta_str(current, "uid").unwrap_or_default();
+    if sent == have {
+        return Ok(());
+    }
+    Err(ApiError::conflict_msg(
+        &rt.gr,
+        name,
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": StorageError: invalid object, Code: 4, Key: {}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {sent}, UID in object meta: {have}",
+            rt.gr,
+            storage_key(rt, ns, name)
+        ),
+        None,
+    ))
+}
+
+/// The etcd key kube-apiserver stores an object under (shown in storage errors): `/registry/<resource>/...` for
+/// built-in kinds (a few have historical prefixes), `/registry/<group>/<resource>/...` for custom resources and
+/// for CRDs themselves.
+fn storage_key(rt: &ResourceType, ns: &str, name: &str) -> String {
+    let prefix = match (rt.gr.group.as_str(), rt.gr.resource.as_str()) {
+        ("", "services") => "services/specs".to_owned(),
+        ("", "endpoints") => "services/endpoints".to_owned(),
+        ("networking.k8s.io", "ingresses") => "ingress".to_owned(),
+        ("apiextensions.k8s.io", resource) => format!("apiextensions.k8s.io/{resource}"),
+        (group, resource) if rt.custom => format!("{group}/{resource}"),
+        (_, resource) => resource.to_owned(),
+    };
+    if rt.namespaced { format!("/registry/{prefix}/{ns}/{name}") } else { format!("/registry/{prefix}/{name}") }
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
@@ -547,7 +603,7 @@ impl Store {
                 meta_str(&new, "name").unwrap_or_default()
             )));
         }
-        check_precondition(gr, name, &old, "uid", "UID", meta_str(&new, "uid").filter(|u| !u.is_empty()))?;
+        check_update_uid(&rt, ns, name, &old, meta_str(&new, "uid"))?;
         // Fields the server owns are carried over whatever the client sent.
         {
             let old_meta = meta(&old).cloned().unwrap_or_default();
@@ -653,8 +709,8 @@ impl Store {
         let rt = st.tables.get(gr).map(|t| t.rt.clone()).ok_or_else(|| ApiError::no_route(&gr.to_string()))?;
         let key = (if rt.namespaced { ns.to_owned() } else { String::new() }, name.to_owned());
         let old = st.tables.get(gr).and_then(|t| t.objects.get(&key)).cloned().ok_or_else(|| ApiError::not_found(gr, name))?;
-        check_precondition(gr, name, &old, "uid", "UID", opts.uid.as_deref())?;
-        check_precondition(gr, name, &old, "resourceVersion", "ResourceVersion", opts.resource_version.as_deref())?;
+        check_delete_precondition(&rt, name, &old, "uid", "UID", opts.uid.as_deref())?;
+        check_delete_precondition(&rt, name, &old, "resourceVersion", "ResourceVersion", opts.resource_version.as_deref())?;
         let mut fins = finalizers(&old);
         // Namespaces always terminate through their content; workloads default to background deletion.
         let policy = opts.propagation.unwrap_or(Propagation::Background);

@@ -118,6 +118,13 @@ fn is_pods(rt: &ResourceType) -> bool {
     rt.gr.group.is_empty() && rt.gr.resource == "pods"
 }
 
+/// Whether the table ends with an `Age` column the type does not declare: built-in printers always show one; a
+/// custom resource shows one only when its CRD version declares no `additionalPrinterColumns` (declaring any
+/// replaces the default `Age`).
+fn implied_age(rt: &ResourceType) -> bool {
+    if rt.custom { rt.columns.is_empty() } else { !rt.columns.iter().any(|c| c.name == "Age") }
+}
+
 fn columns(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
@@ -130,7 +137,7 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
     for c in &rt.columns {
         cols.push(json!({"name": c.name, "type": c.type_, "format": "", "description": "", "priority": c.priority}));
     }
-    if !rt.columns.iter().any(|c| c.name == "Age") {
+    if implied_age(rt) {
         cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
     }
     if is_pods(rt) {
@@ -150,7 +157,7 @@ fn row(rt: &ResourceType, obj: &Value, now: i64, include_object: bool) -> Value 
     for c in &rt.columns {
         cells.push(cell(obj, &c.json_path, &c.type_, now));
     }
-    if !rt.columns.iter().any(|c| c.name == "Age") {
+    if implied_age(rt) {
         cells.push(age(obj, now));
     }
     if is_pods(rt) {

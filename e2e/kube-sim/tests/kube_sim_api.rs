@@ -204,13 +204,15 @@ async fn selectors_and_pagination() -> Result<()> {
         async move { Ok::<_, anyhow::Error>(cms.list(&ListParams::default().labels(&sel)).await?.items.len()) }
     };
     assert_eq!(count("tier=web").await?, 4);
-    assert_eq!(count("tier!=web").await?, 3);
+    // `!=` also matches objects without the label (kube-root-ca.crt).
+    assert_eq!(count("tier!=web").await?, 4);
     assert_eq!(count("i in (1,2,3)").await?, 3);
     assert_eq!(count("i notin (1,2,3),tier").await?, 4);
-    assert_eq!(count("!tier").await?, 0);
+    // The namespace's own kube-root-ca.crt carries no label.
+    assert_eq!(count("!tier").await?, 1);
     let by_name = cms.list(&ListParams::default().fields("metadata.name=cm-3")).await?;
     assert_eq!(by_name.items.len(), 1);
-    // Pagination: pages of 3 cover all 7 exactly once.
+    // Pagination: pages of 3 cover all 8 (ours and kube-root-ca.crt) exactly once, in name order.
     let mut seen = Vec::new();
     let mut lp = ListParams::default().limit(3);
     loop {
@@ -221,9 +223,9 @@ async fn selectors_and_pagination() -> Result<()> {
             None => break,
         }
     }
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen.len(), 7);
+    let mut expected: Vec<String> = (0..7).map(|i| format!("cm-{i}")).chain(["kube-root-ca.crt".to_owned()]).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
     let err = cms.list(&ListParams::default().fields("data.a=1")).await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref e) if e.code == 400), "{err:?}");
     c.cleanup().await;
@@ -278,8 +280,10 @@ async fn generate_name_and_not_found() -> Result<()> {
 
 #[tokio::test]
 async fn reflector_survives_forced_410_and_dropped_watches() -> Result<()> {
+    // The reflector's view is checked on both clusters; dropping watches and expiring the watch history (a 410 on
+    // the next watch) are kube-sim controls, which a real API server offers no way to trigger on demand.
     let c = Cluster::new("reflector").await?;
-    let Some(sim) = c.sim() else { return Ok(()) };
+    let sim = c.sim();
     let cms: Api<ConfigMap> = c.api();
     let (reader, writer) = reflector::store::<ConfigMap>();
     let stream = reflector::reflector(writer, watcher(cms.clone(), watcher::Config::default().any_semantic())).applied_objects();
@@ -287,22 +291,30 @@ async fn reflector_survives_forced_410_and_dropped_watches() -> Result<()> {
         let mut s = std::pin::pin!(stream);
         while s.next().await.is_some() {}
     });
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "a"}}))?).await?;
-    eventually("a in cache", wait_timeout(), || async { Ok((reader.state().len() == 1).then_some(())) }).await?;
-    sim.post("/sim/watches/drop", json!({})).await?;
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "b"}}))?).await?;
-    eventually("b after dropped watch", wait_timeout(), || async { Ok((reader.state().len() == 2).then_some(())) }).await?;
-    sim.post("/sim/history/expire", json!({})).await?;
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "c"}}))?).await?;
-    cms.delete("a", &DeleteParams::default()).await?;
-    eventually("relist after 410", wait_timeout(), || async {
+    let cached = || {
         let mut names: Vec<String> = reader.state().iter().filter_map(|o| o.metadata.name.clone()).collect();
         names.sort();
-        Ok((names == ["b", "c"]).then_some(()))
-    })
-    .await?;
-    assert!(sim.count("list", "configmaps").await? >= 2, "the 410 forced a relist");
+        names
+    };
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "a"}}))?).await?;
+    eventually("a in cache", wait_timeout(), || async { Ok((cached() == ["a", "kube-root-ca.crt"]).then_some(())) }).await?;
+    if let Some(sim) = &sim {
+        sim.post("/sim/watches/drop", json!({})).await?;
+    }
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "b"}}))?).await?;
+    eventually("b after dropped watch", wait_timeout(), || async { Ok((cached() == ["a", "b", "kube-root-ca.crt"]).then_some(())) })
+        .await?;
+    if let Some(sim) = &sim {
+        sim.post("/sim/history/expire", json!({})).await?;
+    }
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "c"}}))?).await?;
+    cms.delete("a", &DeleteParams::default()).await?;
+    eventually("relist after 410", wait_timeout(), || async { Ok((cached() == ["b", "c", "kube-root-ca.crt"]).then_some(())) }).await?;
+    if let Some(sim) = &sim {
+        assert!(sim.count("list", "configmaps").await? >= 2, "the 410 forced a relist");
+    }
     task.abort();
+    c.cleanup().await;
     Ok(())
 }
 
@@ -335,9 +347,27 @@ async fn controller_reconciles_owned_objects() -> Result<()> {
 #[tokio::test]
 async fn injected_faults_reach_clients() -> Result<()> {
     let c = Cluster::new("faults").await?;
-    let Some(sim) = c.sim() else { return Ok(()) };
     let cms: Api<ConfigMap> = c.api();
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "f"}}))?).await?;
+    let made = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "f"}}))?).await?;
+    // The real failure a client meets most: a write based on a stale read.
+    cms.patch("f", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "0"}}))).await?;
+    match cms.replace("f", &PostParams::default(), &made).await.unwrap_err() {
+        kube::Error::Api(e) => assert_eq!(
+            (e.code, e.reason.as_str(), e.message.as_str()),
+            (
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on configmaps \"f\": the object has been modified; please apply your changes to the \
+                 latest version and try again"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Injected faults are kube-sim's: a real API server fails on its own schedule.
+    let Some(sim) = c.sim() else {
+        c.cleanup().await;
+        return Ok(());
+    };
     sim.post("/sim/faults", json!({"resource": "configmaps", "verb": "patch", "code": 409, "count": 1})).await?;
     sim.post("/sim/faults", json!({"resource": "configmaps", "verb": "patch", "code": 500, "count": 1})).await?;
     let p = Patch::Merge(json!({"data": {"k": "v"}}));
@@ -346,7 +376,7 @@ async fn injected_faults_reach_clients() -> Result<()> {
     assert!(matches!(e1, kube::Error::Api(ref e) if e.code == 409), "{e1:?}");
     assert!(matches!(e2, kube::Error::Api(ref e) if e.code == 500), "{e2:?}");
     cms.patch("f", &PatchParams::default(), &p).await?;
-    assert_eq!(sim.count("patch", "configmaps").await?, 3);
+    assert_eq!(sim.count("patch", "configmaps").await?, 4);
     let reqs = sim.get("/sim/requests").await?;
     assert!(reqs["byClient"].as_object().is_some_and(|m| !m.is_empty()));
     c.cleanup().await;
@@ -356,9 +386,6 @@ async fn injected_faults_reach_clients() -> Result<()> {
 #[tokio::test]
 async fn pod_behaviors_make_bad_versions_observable() -> Result<()> {
     let c = Cluster::new("behaviors").await?;
-    if c.sim().is_none() {
-        return Ok(());
-    }
     let rss: Api<ReplicaSet> = c.api();
     rss.create(&PostParams::default(), &rs("never", 1, json!({"sim.serin.dev/behavior": "never-ready"}))).await?;
     rss.create(&PostParams::default(), &rs("crash", 1, json!({"sim.serin.dev/behavior": "crashloop"}))).await?;
@@ -451,10 +478,6 @@ async fn endpoints_follow_ready_pods() -> Result<()> {
 #[tokio::test]
 async fn crds_are_served_and_removed() -> Result<()> {
     let c = Cluster::new("crds").await?;
-    if c.sim().is_none() {
-        // Creating cluster-scoped CRDs on a shared real cluster is left to the CRD install tests.
-        return Ok(());
-    }
     let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "metadata": {"name": "widgets.example.serin.dev"},
@@ -496,6 +519,7 @@ async fn crds_are_served_and_removed() -> Result<()> {
         Ok(widgets.list(&ListParams::default()).await.is_err().then_some(()))
     })
     .await?;
+    c.cleanup().await;
     Ok(())
 }
 
@@ -523,23 +547,35 @@ async fn eviction_honours_pod_disruption_budgets() -> Result<()> {
     let pods: Api<Pod> = c.api();
     let names: Vec<String> =
         pods.list(&ListParams::default().labels("app=ev")).await?.items.into_iter().filter_map(|p| p.metadata.name).collect();
-    // Keep the replacement pod unready (kubelet paused) while the refusal is observed, with a client that does
-    // not retry the 429 (kube-rs retries 429s by default, as client-go does for drains).
-    let (Some(sim), Some(ks)) = (c.sim(), c.kube_sim()) else { return Ok(()) };
-    let no_retry: Api<Pod> = Api::namespaced(ks.client_with_retries(false)?, &c.namespace);
-    sim.post("/sim/controllers", json!({"kubelet": false})).await?;
+    // From now on the ReplicaSet makes pods that never become Ready (existing pods keep their template), so the
+    // replacement of an evicted pod stays unready while the refusal is observed, with a client that does not
+    // retry the 429.
+    rss.patch(
+        "ev",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {"sim.serin.dev/behavior": "never-ready"}}}}})),
+    )
+    .await?;
+    let no_retry: Api<Pod> = Api::namespaced(c.client_without_retries().await?, &c.namespace);
     pods.evict(&names[0], &EvictParams::default()).await?;
+    eventually("replacement created", wait_timeout(), || async { Ok((pod_count(&c, "ev").await? == 3).then_some(())) }).await?;
     // The budget is checked against live pods, so a second eviction before the replacement is Ready is refused.
     let refused = no_retry.evict(&names[1], &EvictParams::default()).await.unwrap_err();
     match refused {
         kube::Error::Api(e) => {
             assert_eq!((e.code, e.reason.as_str()), (429, "TooManyRequests"));
-            assert!(e.message.contains("disruption budget"), "{}", e.message);
+            assert_eq!(e.message, "Cannot evict pod as it would violate the pod's disruption budget.");
         }
         other => panic!("{other:?}"),
     }
-    sim.post("/sim/controllers", json!({"kubelet": true})).await?;
-    // The ReplicaSet replaced the evicted pod; once it is Ready the budget allows one disruption again.
+    // A ReplicaSet making ready pods again replaces the unready one; once it is Ready the budget allows one
+    // disruption again.
+    rss.patch("ev", &PatchParams::default(), &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": null}}}}))).await?;
+    for pod in pods.list(&ListParams::default().labels("app=ev")).await?.items {
+        if !names.contains(pod.metadata.name.as_ref().unwrap_or(&String::new())) {
+            pods.delete(pod.metadata.name.as_deref().unwrap_or_default(), &DeleteParams::default()).await?;
+        }
+    }
     eventually("replacement ready", wait_timeout(), || async { Ok((ready_pods(&c, "ev").await? == 3).then_some(())) }).await?;
     eventually("second eviction allowed", wait_timeout(), || async {
         Ok(pods.evict(&names[1], &EvictParams::default()).await.ok().map(|_| ()))
@@ -565,19 +601,58 @@ async fn delete_preconditions_are_checked() -> Result<()> {
     let c = Cluster::new("preconditions").await?;
     let cms: Api<ConfigMap> = c.api();
     let made = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "p"}}))?).await?;
+    let (uid, rv) = (made.metadata.uid.clone().unwrap_or_default(), made.metadata.resource_version.clone().unwrap_or_default());
+    let conflict = |err: kube::Error| match err {
+        kube::Error::Api(e) if e.code == 409 && e.reason == "Conflict" => e.message,
+        other => panic!("expected a 409 Conflict, got {other:?}"),
+    };
     let wrong = DeleteParams {
         preconditions: Some(Preconditions { uid: Some("not-the-uid".into()), resource_version: None }),
         ..DeleteParams::default()
     };
-    let err = cms.delete("p", &wrong).await.unwrap_err();
-    assert!(
-        matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.message.starts_with("Precondition failed: UID in precondition: not-the-uid")),
-        "{err:?}"
+    assert_eq!(
+        conflict(cms.delete("p", &wrong).await.unwrap_err()),
+        format!(
+            "Operation cannot be fulfilled on ConfigMap \"p\": the UID in the precondition (not-the-uid) does not match the UID in \
+             record ({uid}). The object might have been deleted and then recreated"
+        )
     );
     let stale =
         DeleteParams { preconditions: Some(Preconditions { uid: None, resource_version: Some("1".into()) }), ..DeleteParams::default() };
-    let err = cms.delete("p", &stale).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.message.contains("ResourceVersion in precondition: 1")), "{err:?}");
+    assert_eq!(
+        conflict(cms.delete("p", &stale).await.unwrap_err()),
+        format!(
+            "Operation cannot be fulfilled on ConfigMap \"p\": the ResourceVersion in the precondition (1) does not match the \
+             ResourceVersion in record ({rv}). The object might have been modified"
+        )
+    );
+    // A replace carrying another object's uid fails in the storage layer, which names the etcd key.
+    let mut other = made.clone();
+    other.metadata.uid = Some("not-the-uid".into());
+    assert_eq!(
+        conflict(cms.replace("p", &PostParams::default(), &other).await.unwrap_err()),
+        format!(
+            "Operation cannot be fulfilled on configmaps \"p\": StorageError: invalid object, Code: 4, Key: /registry/configmaps/{}/p, \
+             ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: not-the-uid, UID in object meta: {uid}",
+            c.namespace
+        )
+    );
+    // Group-qualified kinds are named with their group.
+    let rss: Api<ReplicaSet> = c.api();
+    rss.create(&PostParams::default(), &rs("q", 0, json!({}))).await?;
+    let err = rss.delete("q", &wrong).await.unwrap_err();
+    assert!(conflict(err).starts_with("Operation cannot be fulfilled on ReplicaSet.apps \"q\": the UID in the precondition (not-the-uid)"));
+    // Namespaces have a registry of their own, which keeps the storage layer's wording.
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
+    let ns_uid = nss.get(&c.namespace).await?.metadata.uid.unwrap_or_default();
+    assert_eq!(
+        conflict(nss.delete(&c.namespace, &wrong).await.unwrap_err()),
+        format!(
+            "Operation cannot be fulfilled on namespaces \"{}\": Precondition failed: UID in precondition: not-the-uid, UID in object \
+             meta: {ns_uid}",
+            c.namespace
+        )
+    );
     let right = DeleteParams {
         preconditions: Some(Preconditions { uid: made.metadata.uid.clone(), resource_version: None }),
         ..DeleteParams::default()
@@ -598,10 +673,14 @@ async fn metadata_only_lists_and_watches() -> Result<()> {
         &serde_json::from_value(json!({"metadata": {"name": "m1", "labels": {"k": "v"}}, "data": {"big": "x".repeat(4096)}}))?,
     )
     .await?;
-    let list = cms.list_metadata(&ListParams::default()).await?;
+    let list = cms.list_metadata(&ListParams::default().labels("k")).await?;
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].metadata.labels.as_ref().unwrap()["k"], "v");
     assert_eq!(list.items[0].types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
+    let all = cms.list_metadata(&ListParams::default()).await?;
+    let mut names: Vec<_> = all.items.iter().filter_map(|i| i.metadata.name.as_deref()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["kube-root-ca.crt", "m1"]);
     let one = cms.get_metadata("m1").await?;
     assert_eq!(one.metadata.name.as_deref(), Some("m1"));
     let (reader, writer) = reflector::store();
@@ -613,7 +692,10 @@ async fn metadata_only_lists_and_watches() -> Result<()> {
         while s.next().await.is_some() {}
     });
     cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "m2"}}))?).await?;
-    eventually("metadata reflector sees both", wait_timeout(), || async { Ok((reader.state().len() == 2).then_some(())) }).await?;
+    eventually("metadata reflector sees m1, m2 and kube-root-ca.crt", wait_timeout(), || async {
+        Ok((reader.state().len() == 3).then_some(()))
+    })
+    .await?;
     task.abort();
     c.cleanup().await;
     Ok(())
@@ -623,9 +705,6 @@ async fn metadata_only_lists_and_watches() -> Result<()> {
 async fn namespace_deletion_removes_its_content() -> Result<()> {
     use k8s_openapi::api::core::v1::Namespace;
     let c = Cluster::new("ns-delete").await?;
-    if c.sim().is_none() {
-        return Ok(());
-    }
     let rss: Api<ReplicaSet> = c.api();
     rss.create(&PostParams::default(), &rs("gone", 2, json!({}))).await?;
     eventually("pods", wait_timeout(), || async { Ok((pod_count(&c, "gone").await? == 2).then_some(())) }).await?;
@@ -640,5 +719,50 @@ async fn namespace_deletion_removes_its_content() -> Result<()> {
     let cms: Api<ConfigMap> = c.api();
     let err = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "late"}}))?).await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref e) if e.code == 404), "{err:?}");
+    c.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_namespace_gets_a_default_service_account_and_the_root_ca() -> Result<()> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let c = Cluster::new("publishers").await?;
+    let cms: Api<ConfigMap> = c.api();
+    let accounts: Api<ServiceAccount> = c.api();
+    let published = cms.get("kube-root-ca.crt").await?;
+    let ca = published.data.as_ref().and_then(|d| d.get("ca.crt")).cloned().unwrap_or_default();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----\n") && ca.ends_with("-----END CERTIFICATE-----\n"), "{ca}");
+    assert_eq!(
+        published.metadata.annotations.as_ref().and_then(|a| a.get("kubernetes.io/description")).map(String::as_str),
+        Some(
+            "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal \
+             service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."
+        )
+    );
+    // Every namespace publishes the same bundle.
+    let default_ns: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    assert_eq!(default_ns.get("kube-root-ca.crt").await?.data, published.data);
+    assert!(accounts.get_opt("default").await?.is_some());
+    // Deleted: published again (a new object). Changed: reset, keeping what else the user added.
+    cms.delete("kube-root-ca.crt", &DeleteParams::default()).await?;
+    let old_uid = published.metadata.uid.clone();
+    eventually("kube-root-ca.crt recreated", wait_timeout(), || async {
+        Ok(cms.get_opt("kube-root-ca.crt").await?.filter(|m| m.metadata.uid != old_uid && m.data == published.data).map(|_| ()))
+    })
+    .await?;
+    cms.patch(
+        "kube-root-ca.crt",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"mine": "yes"}}, "data": {"ca.crt": "tampered", "extra": "x"}})),
+    )
+    .await?;
+    eventually("kube-root-ca.crt reset", wait_timeout(), || async {
+        Ok(cms.get_opt("kube-root-ca.crt").await?.filter(|m| m.data == published.data).map(|m| m.metadata.labels))
+    })
+    .await
+    .map(|labels| assert_eq!(labels.and_then(|l| l.get("mine").cloned()).as_deref(), Some("yes")))?;
+    accounts.delete("default", &DeleteParams::default()).await?;
+    eventually("default ServiceAccount recreated", wait_timeout(), || async { Ok(accounts.get_opt("default").await?.map(|_| ())) }).await?;
+    c.cleanup().await;
     Ok(())
 }

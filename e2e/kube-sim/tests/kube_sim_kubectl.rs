@@ -1,5 +1,5 @@
 //! kube-sim conformance through the real `kubectl` (v1.32): every command Serin's docs, demo and scenarios use.
-//! Runs against a real cluster too with `SERIN_E2E_REAL=1` (CRD-creating tests then skip).
+//! Runs against a real cluster too with `SERIN_E2E_REAL=1` (`make e2e-real`).
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read;
@@ -61,12 +61,13 @@ spec:
   color: red
 ";
 
-async fn with_crd(test: &str) -> Result<Option<Cluster>> {
+async fn with_crd(test: &str) -> Result<Cluster> {
     let c = Cluster::new(test).await?;
-    if c.sim().is_none() {
-        return Ok(None);
-    }
-    c.apply_yaml(WIDGET_CRD, &[])?;
+    // Tests share the cluster-scoped CRD: the first creates it, a loser of that race retries as an update.
+    eventually("CRD applied", wait_timeout(), || async {
+        Ok(c.kubectl_stdin(&["apply", "-f", "-"], Some(WIDGET_CRD))?.status.success().then_some(()))
+    })
+    .await?;
     eventually("CRD established", wait_timeout(), || async {
         let out = c.kubectl(&[
             "get",
@@ -80,17 +81,18 @@ async fn with_crd(test: &str) -> Result<Option<Cluster>> {
     .await?;
     // Discovery caches in ~/.kube/cache may be stale for a fresh server port; kubectl re-discovers on miss.
     eventually("gadgets served", wait_timeout(), || async { Ok(c.kubectl(&["get", "gadgets"])?.status.success().then_some(())) }).await?;
-    Ok(Some(c))
+    Ok(c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_client_side_then_get_in_every_format() -> Result<()> {
-    let Some(c) = with_crd("kubectl-apply").await? else { return Ok(()) };
+    let c = with_crd("kubectl-apply").await?;
     let out = c.apply_yaml(GADGET, &[])?;
     assert!(out.contains("gadget.example.serin.dev/g1 created"), "{out}");
     let table = c.kubectl_ok(&["get", "gadgets"])?;
     let header = table.lines().next().unwrap_or_default();
-    assert!(header.contains("NAME") && header.contains("DESIRED") && header.contains("PHASE") && header.contains("AGE"), "{table}");
+    // Declared printer columns replace the default Age column.
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["NAME", "DESIRED", "PHASE"], "{table}");
     assert!(table.lines().nth(1).is_some_and(|l| l.starts_with("g1") && l.contains('2')), "{table}");
     let yaml = c.kubectl_ok(&["get", "gd", "g1", "-o", "yaml"])?;
     assert!(yaml.contains("color: red") && yaml.contains("kubectl.kubernetes.io/last-applied-configuration"), "{yaml}");
@@ -109,12 +111,13 @@ async fn apply_client_side_then_get_in_every_format() -> Result<()> {
     c.apply_yaml(&GADGET.replace("color: red", "color: blue"), &[])?;
     assert_eq!(c.kubectl_ok(&["get", "gadget", "g1", "-o", "jsonpath={.spec.color}"])?, "blue");
     assert_eq!(c.kubectl_ok(&["get", "gadget", "g1", "-o", "jsonpath={.metadata.generation}"])?, "2");
+    c.cleanup().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_server_side_with_conflicts_and_force() -> Result<()> {
-    let Some(c) = with_crd("kubectl-ssa").await? else { return Ok(()) };
+    let c = with_crd("kubectl-ssa").await?;
     let out = c.apply_yaml(GADGET, &["--server-side"])?;
     assert!(out.contains("serverside-applied"), "{out}");
     let managers =
@@ -131,12 +134,13 @@ async fn apply_server_side_with_conflicts_and_force() -> Result<()> {
     // Built-in kinds too.
     c.apply_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"1\"\n", &["--server-side"])?;
     assert_eq!(c.kubectl_ok(&["get", "cm", "ssa", "-o", "jsonpath={.data.a}"])?, "1");
+    c.cleanup().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_types_and_status_subresource() -> Result<()> {
-    let Some(c) = with_crd("kubectl-patch").await? else { return Ok(()) };
+    let c = with_crd("kubectl-patch").await?;
     c.apply_yaml(GADGET, &[])?;
     c.kubectl_ok(&["patch", "gadget", "g1", "--type=merge", "-p", r#"{"spec":{"color":"teal"}}"#])?;
     c.kubectl_ok(&["patch", "gadget", "g1", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#])?;
@@ -177,12 +181,13 @@ async fn patch_types_and_status_subresource() -> Result<()> {
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"b","image":"redis:8"}]}}}}"#,
     ])?;
     assert_eq!(c.kubectl_ok(&["get", "rs", "smp", "-o", "jsonpath={.spec.template.spec.containers[*].image}"])?, "nginx:1 redis:8");
+    c.cleanup().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_condition_and_scale() -> Result<()> {
-    let Some(c) = with_crd("kubectl-wait").await? else { return Ok(()) };
+    let c = with_crd("kubectl-wait").await?;
     c.apply_yaml(GADGET, &[])?;
     let kubeconfig = c.kubeconfig().to_owned();
     let ns = c.namespace.clone();
@@ -208,6 +213,7 @@ async fn wait_for_condition_and_scale() -> Result<()> {
     let scaled = c.kubectl_ok(&["scale", "gadget", "g1", "--replicas=5"])?;
     assert!(scaled.contains("scaled"), "{scaled}");
     assert_eq!(c.kubectl_ok(&["get", "gadget", "g1", "-o", "jsonpath={.spec.replicas}"])?, "5");
+    c.cleanup().await;
     Ok(())
 }
 
@@ -230,6 +236,7 @@ async fn get_watch_streams_changes() -> Result<()> {
     child.stdout.take().map(|mut s| s.read_to_string(&mut out));
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("watched")).collect();
     assert!(lines.len() >= 2, "expected the create and the update, got:\n{out}");
+    c.cleanup().await;
     Ok(())
 }
 
@@ -258,6 +265,7 @@ async fn scale_and_foreground_delete_of_a_replicaset() -> Result<()> {
     assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
     assert_eq!(c.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"])?, "");
     assert!(!c.kubectl(&["get", "rs", "web"])?.status.success());
+    c.cleanup().await;
     Ok(())
 }
 
@@ -285,5 +293,6 @@ async fn discovery_explain_and_errors() -> Result<()> {
     }
     let version = c.kubectl_ok(&["version", "-o", "json"])?;
     assert!(version.contains("serverVersion"));
+    c.cleanup().await;
     Ok(())
 }

@@ -19,18 +19,17 @@ const CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_crds_store_gateway_istio_traefik_and_smi_objects() -> Result<()> {
     let c = Cluster::new("router-crds").await?;
-    if c.sim().is_none() {
-        return Ok(());
-    }
-    c.kubectl_ok(&["apply", "-f", CRD_DIR])?;
-    for crd in [
-        "httproutes.gateway.networking.k8s.io",
-        "virtualservices.networking.istio.io",
-        "traefikservices.traefik.io",
-        "trafficsplits.split.smi-spec.io",
-    ] {
-        c.kubectl_ok(&["wait", "--for=condition=Established", &format!("crd/{crd}"), "--timeout=20s"])?;
-    }
+    // Server-side: Gateway API's CRDs are too large for the last-applied annotation of a client-side apply.
+    c.apply_shared(
+        &["--server-side", "-f", CRD_DIR],
+        &[
+            "httproutes.gateway.networking.k8s.io",
+            "virtualservices.networking.istio.io",
+            "traefikservices.traefik.io",
+            "trafficsplits.split.smi-spec.io",
+        ],
+    )
+    .await?;
     let objects = r"
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -85,6 +84,7 @@ spec:
     assert_eq!(c.kubectl_ok(&["get", "traefikservice", "web", "-o", "jsonpath={.spec.weighted.services[1].weight}"])?, "0");
     assert_eq!(c.kubectl_ok(&["get", "ts", "web", "-o", "jsonpath={.spec.service}"])?, "web");
     c.kubectl_ok(&["patch", "httproute", "web", "--subresource=status", "--type=merge", "-p", r#"{"status":{"parents":[]}}"#])?;
+    c.cleanup().await;
     Ok(())
 }
 
@@ -155,5 +155,6 @@ async fn clients_recover_from_a_simulated_apiserver_restart() -> Result<()> {
     assert_eq!(pending["pending"].as_array().map(Vec::len), Some(0));
     sim.post("/sim/reset", json!({})).await?;
     assert_eq!(sim.get("/sim/requests").await?["total"], 0);
+    c.cleanup().await;
     Ok(())
 }
