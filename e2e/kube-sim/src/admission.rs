@@ -202,8 +202,18 @@ fn builtin(rt: &ResourceType, op: Operation, obj: &mut Value, old: Option<&Value
             if rt.gr.resource == "deployments" {
                 spec.entry("revisionHistoryLimit").or_insert(json!(10));
                 spec.entry("progressDeadlineSeconds").or_insert(json!(600));
-                spec.entry("strategy")
-                    .or_insert(json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}));
+                // apps/v1 SetDefaults_Deployment: the type, then each rolling-update bound on its own.
+                let strategy = spec.entry("strategy").or_insert(json!({}));
+                if let Some(strategy) = strategy.as_object_mut() {
+                    strategy.entry("type").or_insert(json!("RollingUpdate"));
+                    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+                        let rolling = strategy.entry("rollingUpdate").or_insert(json!({}));
+                        if let Some(rolling) = rolling.as_object_mut() {
+                            rolling.entry("maxUnavailable").or_insert(json!("25%"));
+                            rolling.entry("maxSurge").or_insert(json!("25%"));
+                        }
+                    }
+                }
             }
             if let Some(t) = spec.get_mut("template").and_then(Value::as_object_mut) {
                 let ps = t.entry("spec").or_insert(json!({}));
@@ -239,14 +249,12 @@ fn builtin(rt: &ResourceType, op: Operation, obj: &mut Value, old: Option<&Value
             if spec.and_then(|s| s.get("minAvailable")).is_some() && spec.and_then(|s| s.get("maxUnavailable")).is_some() {
                 errs.push(invalid_raw("spec", "policy.PodDisruptionBudgetSpec{...}", "minAvailable and maxUnavailable cannot be both set"));
             }
-            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.entry("unhealthyPodEvictionPolicy").or_insert(json!("IfHealthyBudget"));
-            }
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             if let Err(e) = resources::from_crd(obj) {
                 errs.push(err(CauseReason::FieldValueInvalid, "spec", e.to_string()));
             }
+            validate_api_approval(obj, old, errs);
             let spec = ensure_object(obj, "spec");
             spec.entry("scope").or_insert(json!("Namespaced"));
             spec.entry("conversion").or_insert(json!({"strategy": "None"}));
@@ -257,6 +265,86 @@ fn builtin(rt: &ResourceType, op: Operation, obj: &mut Value, old: Option<&Value
             }
         }
         _ => {}
+    }
+}
+
+/// The annotation a CRD in a group Kubernetes reserves for itself must carry.
+pub const API_APPROVAL_ANNOTATION: &str = "api-approved.kubernetes.io";
+
+/// Whether a CRD of this group needs [`API_APPROVAL_ANNOTATION`]: `k8s.io`, `kubernetes.io` and their subdomains.
+pub fn is_protected_group(group: &str) -> bool {
+    ["k8s.io", "kubernetes.io"].iter().any(|g| group == *g || group.strip_suffix(g).is_some_and(|rest| rest.ends_with('.')))
+}
+
+/// What a CRD's approval annotation says, as apiextensions-apiserver reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiApproval {
+    /// A URL (of the approving pull request).
+    Approved(String),
+    /// A reason starting with `unapproved`: allowed, reported as not conformant.
+    Bypassed(String),
+    /// Anything else.
+    Invalid(String),
+    /// No annotation.
+    Missing,
+}
+
+impl ApiApproval {
+    /// Reads the annotation of a CRD object.
+    pub fn of(crd: &Value) -> Self {
+        match crd.pointer("/metadata/annotations").and_then(|a| a.get(API_APPROVAL_ANNOTATION)).and_then(Value::as_str) {
+            None => Self::Missing,
+            Some(v) if v.starts_with("unapproved") => Self::Bypassed(v.to_owned()),
+            Some(v) if is_request_uri(v) => Self::Approved(v.to_owned()),
+            Some(v) => Self::Invalid(v.to_owned()),
+        }
+    }
+
+    /// `(status, reason, message)` of the CRD's `KubernetesAPIApprovalPolicyConformant` condition.
+    pub fn condition(&self) -> (&'static str, &'static str, String) {
+        match self {
+            Self::Approved(v) => ("True", "ApprovedAnnotation", format!("approved in {v}")),
+            Self::Bypassed(v) => ("False", "UnapprovedAnnotation", format!("not approved: {v:?}")),
+            Self::Invalid(v) => ("False", "InvalidAnnotation", format!("not approved: {v:?}")),
+            Self::Missing => ("False", "MissingAnnotation", API_APPROVAL_MISSING.to_owned()),
+        }
+    }
+}
+
+const API_APPROVAL_MISSING: &str = "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111";
+
+/// Go's `url.ParseRequestURI` acceptance: an absolute URI (`scheme:...`) or an absolute path.
+fn is_request_uri(s: &str) -> bool {
+    if s.starts_with('/') {
+        return true;
+    }
+    let Some((scheme, _)) = s.split_once(':') else { return false };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// A CRD in a protected group needs an approval annotation (a URL, or a reason starting with `unapproved`). An
+/// update that leaves the approval state as it was is never refused, so controllers that only touch the spec of
+/// an older CRD keep working.
+fn validate_api_approval(obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+    if !is_protected_group(group) {
+        return;
+    }
+    let state = ApiApproval::of(obj);
+    if old.is_some_and(|o| std::mem::discriminant(&ApiApproval::of(o)) == std::mem::discriminant(&state)) {
+        return;
+    }
+    let field = format!("metadata.annotations[{API_APPROVAL_ANNOTATION}]");
+    match state {
+        ApiApproval::Approved(_) | ApiApproval::Bypassed(_) => {}
+        ApiApproval::Missing => errs.push(err(CauseReason::FieldValueRequired, &field, format!("Required value: {API_APPROVAL_MISSING}"))),
+        ApiApproval::Invalid(v) => errs.push(invalid(
+            &field,
+            &json!(v),
+            "protected groups must have approval annotation \"api-approved.kubernetes.io\" with either a URL or a reason starting with \
+             \"unapproved\", see https://github.com/kubernetes/enhancements/pull/1111",
+        )),
     }
 }
 
@@ -385,6 +473,7 @@ fn default_job(obj: &mut Value, op: Operation) {
     spec.entry("completionMode").or_insert(json!("NonIndexed"));
     spec.entry("suspend").or_insert(json!(false));
     spec.entry("podReplacementPolicy").or_insert(json!("TerminatingOrFailed"));
+    spec.entry("manualSelector").or_insert(json!(false));
     if op == Operation::Create && spec.get("manualSelector").and_then(Value::as_bool) != Some(true) {
         spec.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
         if let Some(t) = spec.get_mut("template").and_then(Value::as_object_mut) {
@@ -402,6 +491,13 @@ fn default_job(obj: &mut Value, op: Operation) {
     }
     if let Some(ps) = spec.get_mut("template").and_then(|t| t.get_mut("spec")).and_then(Value::as_object_mut) {
         default_pod_spec(ps);
+    }
+    // batch/v1 SetDefaults_Job: a Job without labels takes its pod template's.
+    let template_labels = obj.pointer("/spec/template/metadata/labels").filter(|l| l.as_object().is_some_and(|m| !m.is_empty())).cloned();
+    if let Some(labels) = template_labels
+        && obj.pointer("/metadata/labels").and_then(Value::as_object).is_none_or(Map::is_empty)
+    {
+        ensure_object(obj, "metadata").insert("labels".into(), labels);
     }
 }
 
@@ -444,9 +540,28 @@ fn default_service(obj: &mut Value, old: Option<&Value>) {
         spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
         spec.entry("internalTrafficPolicy").or_insert(json!("Cluster"));
     }
+    let service_type = spec.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let node_ports = matches!(service_type.as_str(), "NodePort" | "LoadBalancer");
+    if node_ports {
+        spec.entry("externalTrafficPolicy").or_insert(json!("Cluster"));
+    }
+    if service_type == "LoadBalancer" {
+        spec.entry("allocateLoadBalancerNodePorts").or_insert(json!(true));
+    }
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports.iter_mut().filter_map(Value::as_object_mut) {
             p.entry("protocol").or_insert(json!("TCP"));
+            if node_ports && !p.contains_key("nodePort") {
+                // The allocator's range, 30000-32767; the port kept by an update that omits it.
+                let kept = old.and_then(|o| o.pointer("/spec/ports")).and_then(Value::as_array).and_then(|ports| {
+                    ports
+                        .iter()
+                        .find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"))
+                        .and_then(|o| o.get("nodePort"))
+                        .cloned()
+                });
+                p.insert("nodePort".into(), kept.unwrap_or_else(|| json!(30000 + rand::random::<u16>() % 2768)));
+            }
             if !p.contains_key("targetPort")
                 && let Some(port) = p.get("port").cloned()
             {

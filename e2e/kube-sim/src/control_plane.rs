@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::admission;
 use super::control::Controls;
 use super::disruption;
 use super::resources::{self, GroupResource};
@@ -30,6 +31,9 @@ use super::store::{self, Change, DeleteOptions, EventType, ListOptions, Propagat
 
 /// The behaviour annotation key.
 pub const BEHAVIOR: &str = "sim.serin.dev/behavior";
+
+/// The condition apiextensions-apiserver's API-approval controller sets on CRDs of protected groups.
+const API_APPROVAL_CONDITION: &str = "KubernetesAPIApprovalPolicyConformant";
 
 /// The `ConfigMap` kube-controller-manager's root-CA publisher puts in every namespace.
 pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
@@ -407,19 +411,43 @@ impl ControlPlane {
         let Ok(rt) = resources::from_crd(&c.object) else { return };
         self.store.register(rt);
         let established = condition_true(&c.object, "Established").is_some();
-        if established && c.object.pointer("/status/acceptedNames") == c.object.pointer("/spec/names") {
+        // The API-approval controller reports on CRDs of protected groups only.
+        let group = c.object.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let approval = admission::is_protected_group(group).then(|| admission::ApiApproval::of(&c.object).condition());
+        let approval_current = approval.as_ref().is_none_or(|(status, reason, message)| {
+            c.object.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
+                cs.iter().any(|cond| {
+                    cond.get("type").and_then(Value::as_str) == Some(API_APPROVAL_CONDITION)
+                        && cond.get("status").and_then(Value::as_str) == Some(status)
+                        && cond.get("reason").and_then(Value::as_str) == Some(reason)
+                        && cond.get("message").and_then(Value::as_str) == Some(message)
+                })
+            })
+        });
+        if established && approval_current && c.object.pointer("/status/acceptedNames") == c.object.pointer("/spec/names") {
             return;
         }
         let (_, name) = name_of(&c.object);
         let now = store::now_rfc3339();
         let _ = self.store.modify(&gr("apiextensions.k8s.io", "customresourcedefinitions"), "", &name, Subresource::Status, |old| {
             let mut new = old.clone();
+            let kept = |ty: &str| {
+                old.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(ty)))
+                    .and_then(|c| c.get("lastTransitionTime").cloned())
+                    .unwrap_or_else(|| json!(now))
+            };
+            let mut conditions = vec![
+                json!({"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": kept("NamesAccepted")}),
+                json!({"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": kept("Established")}),
+            ];
+            if let Some((status, reason, message)) = &approval {
+                conditions.push(json!({"type": API_APPROVAL_CONDITION, "status": status, "reason": reason, "message": message, "lastTransitionTime": now}));
+            }
             new["status"] = json!({
                 "acceptedNames": old.pointer("/spec/names").cloned().unwrap_or(json!({})),
-                "conditions": [
-                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
-                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
-                ],
+                "conditions": conditions,
                 "storedVersions": old.pointer("/spec/versions").and_then(Value::as_array).map(|vs| vs.iter().filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true)).filter_map(|v| v.get("name").cloned()).collect::<Vec<_>>()).unwrap_or_default(),
             });
             Ok(new)

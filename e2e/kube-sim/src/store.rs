@@ -252,6 +252,12 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
+/// Whether the type's objects carry `metadata.generation`: custom resources and built-ins with a spec/status split,
+/// except services and namespaces, whose strategies never set it.
+fn has_generation(rt: &ResourceType) -> bool {
+    rt.custom || (rt.status_subresource && !(rt.gr.group.is_empty() && matches!(rt.gr.resource.as_str(), "services" | "namespaces")))
+}
+
 /// A delete's `preconditions` mismatch (uid / resourceVersion) as the apiserver words it: 409 Conflict.
 ///
 /// The generic registry names the kind (`ConfigMap`, `Deployment.apps`) and says what a mismatch usually
@@ -560,7 +566,7 @@ impl Store {
             m.insert("uid".into(), json!(uid));
             m.insert("resourceVersion".into(), json!(rv.to_string()));
             m.insert("creationTimestamp".into(), json!(now_rfc3339()));
-            if rt.status_subresource || rt.custom {
+            if has_generation(&rt) {
                 m.insert("generation".into(), json!(1));
             }
         }
@@ -675,7 +681,7 @@ impl Store {
             // No-op writes do not bump the revision or emit events (as etcd3 storage short-circuits).
             return Ok(old);
         }
-        if rt.status_subresource || rt.custom {
+        if has_generation(&rt) {
             let separate = rt.status_subresource;
             let gen_now = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
             let bump = generation_view(&old, separate) != generation_view(&new, separate);

@@ -766,3 +766,79 @@ async fn every_namespace_gets_a_default_service_account_and_the_root_ca() -> Res
     c.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn crds_in_protected_groups_need_api_approval() -> Result<()> {
+    let c = Cluster::new("api-approval").await?;
+    let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
+    // A group of our own under k8s.io, so parallel runs do not meet.
+    let group = format!("{}.serin-e2e.k8s.io", c.namespace);
+    let name = format!("things.{group}");
+    let crd = |annotation: Option<&str>| -> Result<CustomResourceDefinition> {
+        let annotations = annotation.map_or_else(|| json!({}), |a| json!({"api-approved.kubernetes.io": a}));
+        Ok(serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {
+                "group": group,
+                "names": {"plural": "things", "kind": "Thing"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]
+            }
+        }))?)
+    };
+    let invalid = |err: kube::Error| match err {
+        kube::Error::Api(e) if e.code == 422 && e.reason == "Invalid" => e.message,
+        other => panic!("expected 422 Invalid, got {other:?}"),
+    };
+    let missing = format!(
+        "CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: metadata.annotations[api-approved.kubernetes.io]: \
+         Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see \
+         https://github.com/kubernetes/enhancements/pull/1111"
+    );
+    assert_eq!(invalid(crds.create(&PostParams::default(), &crd(None)?).await.unwrap_err()), missing);
+    assert_eq!(
+        invalid(crds.create(&PostParams::default(), &crd(Some("nope"))?).await.unwrap_err()),
+        format!(
+            "CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: metadata.annotations[api-approved.kubernetes.io]: \
+             Invalid value: \"nope\": protected groups must have approval annotation \"api-approved.kubernetes.io\" with either a URL \
+             or a reason starting with \"unapproved\", see https://github.com/kubernetes/enhancements/pull/1111"
+        )
+    );
+    let approval = |want: (&'static str, &'static str, String)| {
+        let crds = crds.clone();
+        let name = name.clone();
+        async move {
+            eventually("approval condition", wait_timeout(), || async {
+                let got = crds.get(&name).await?;
+                let conds = got.status.and_then(|s| s.conditions).unwrap_or_default();
+                let established = conds.iter().any(|c| c.type_ == "Established" && c.status == "True");
+                Ok(conds
+                    .into_iter()
+                    .find(|c| c.type_ == "KubernetesAPIApprovalPolicyConformant")
+                    .filter(|c| {
+                        established
+                            && (c.status.as_str(), c.reason.as_deref().unwrap_or_default(), c.message.clone().unwrap_or_default())
+                                == (want.0, want.1, want.2.clone())
+                    })
+                    .map(|_| ()))
+            })
+            .await
+        }
+    };
+    // A reason starting with "unapproved" is let through and reported as not conformant.
+    crds.create(&PostParams::default(), &crd(Some("unapproved, testing only"))?).await?;
+    approval(("False", "UnapprovedAnnotation", "not approved: \"unapproved, testing only\"".to_owned())).await?;
+    // Removing the annotation changes the approval state, so the update is refused.
+    let removed = crds
+        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"api-approved.kubernetes.io": null}}})))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid(removed), missing);
+    let url = "https://github.com/kubernetes/kubernetes/pull/78458";
+    crds.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"api-approved.kubernetes.io": url}}})))
+        .await?;
+    approval(("True", "ApprovedAnnotation", format!("approved in {url}"))).await?;
+    crds.delete(&name, &DeleteParams::default()).await?;
+    c.cleanup().await;
+    Ok(())
+}
