@@ -42,11 +42,13 @@ lint: ## rustfmt check + clippy (pedantic, warnings are errors)
 fmt: ## Format the tree
 	$(CARGO) fmt --all
 
-generate: ## Regenerate manifests/crds from the API types (serin-api)
+generate: ## Regenerate manifests/crds from the API types (serin-api) and kube-sim's protobuf decoders (kube-sim-codegen)
 	$(CARGO) run -q -p serin-api --bin crdgen
+	$(CARGO) run -q -p kube-sim-codegen
 
 verify-generated: ## Fail when committed generated files drift from their sources
 	$(CARGO) run -q -p serin-api --bin crdgen -- --check
+	$(CARGO) run -q -p kube-sim-codegen -- --check
 
 e2e-real: ## Run every e2e test against the real cluster in $KUBECONFIG
 	@test -n "$$KUBECONFIG" || { echo "make e2e-real needs KUBECONFIG pointing at a real cluster" >&2; exit 2; }

@@ -14,6 +14,7 @@ pub mod disruption;
 pub mod harness;
 
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selector;
