@@ -50,9 +50,8 @@ verify-generated: ## Fail when committed generated files drift from their source
 	$(CARGO) run -q -p serin-api --bin crdgen -- --check
 	$(CARGO) run -q -p kube-sim-codegen -- --check
 
-e2e-real: ## Run every e2e test against the real cluster in $KUBECONFIG
-	@test -n "$$KUBECONFIG" || { echo "make e2e-real needs KUBECONFIG pointing at a real cluster" >&2; exit 2; }
-	SERIN_E2E_REAL=1 $(CARGO) test -p serin-e2e --tests -- --test-threads=4
+e2e-real: ## Every e2e test against a real API server: a fresh ../shared/realk8s control plane (started and removed here), or the throwaway cluster in $KUBECONFIG
+	e2e/run-real.sh
 
 sim: ## Start kube-sim on port 6443 with ./kube-sim.kubeconfig (Ctrl-C to stop)
 	$(CARGO) run --release -p kube-sim --bin kube-sim -- --port 6443 --kubeconfig kube-sim.kubeconfig

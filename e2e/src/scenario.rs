@@ -100,6 +100,8 @@ pub struct Scenario {
     controller: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     /// Where the controller serves `/metrics`.
     metrics_addr: std::net::SocketAddr,
+    /// The controller's client when it is not the test's (impersonating the installed ServiceAccount).
+    controller_client: Option<kube::Client>,
 }
 
 impl Scenario {
@@ -130,9 +132,67 @@ impl Scenario {
         }
         let instance_id = cluster.namespace.clone();
         let metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::process::free_port()?));
-        let mut scenario = Self { cluster, instance_id, controller: None, metrics_addr };
+        let mut scenario = Self { cluster, instance_id, controller: None, metrics_addr, controller_client: None };
         scenario.start_controller();
         Ok(scenario)
+    }
+
+    /// As [`Scenario::start`], with the controller holding exactly the permissions `manifests/install` grants. On a
+    /// real cluster it runs as a ServiceAccount bound to the install's ClusterRole and leader-election Role
+    /// (impersonated, so the API server's RBAC authorizes every request); the ClusterRole and its binding are
+    /// named after the test namespace and removed by [`Scenario::remove_installed_rbac`]. On kube-sim, which does
+    /// not authorize, the controller runs as usual and its requests are counted for the caller to check.
+    pub async fn start_with_installed_rbac(test: &str) -> Result<Self> {
+        let mut scenario = Self::start(test).await?;
+        if scenario.cluster.sim().is_some() {
+            return Ok(scenario);
+        }
+        scenario.stop_controller().await;
+        let ns = scenario.cluster.namespace.clone();
+        let account = "serin-controller";
+        let read = |file: &str| -> Result<serde_json::Value> {
+            Ok(serde_saphyr::from_str(&std::fs::read_to_string(format!("{}/../manifests/install/{file}", env!("CARGO_MANIFEST_DIR")))?)?)
+        };
+        let subject = serde_json::json!([{"kind": "ServiceAccount", "name": account, "namespace": ns}]);
+        let mut cluster_role = read("clusterrole.yaml")?;
+        cluster_role["metadata"] = serde_json::json!({"name": format!("serin-e2e-{ns}")});
+        let mut role = read("role.yaml")?;
+        role["metadata"] = serde_json::json!({"name": "serin-leader-election"});
+        let documents = [
+            serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account}}),
+            cluster_role,
+            serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": format!("serin-e2e-{ns}")},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("serin-e2e-{ns}")},
+                "subjects": subject}),
+            role,
+            serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "serin-leader-election"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "serin-leader-election"},
+                "subjects": subject}),
+        ];
+        for document in documents {
+            scenario.cluster.apply_yaml(&serde_json::to_string(&document)?, &[])?;
+        }
+        let mut config = kube::Config::infer().await?;
+        config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:{account}"));
+        scenario.controller_client = Some(kube::Client::try_from(config)?);
+        scenario.start_controller();
+        Ok(scenario)
+    }
+
+    /// Deletes the cluster-scoped RBAC objects [`Scenario::start_with_installed_rbac`] made on a real cluster.
+    pub fn remove_installed_rbac(&self) -> Result<()> {
+        if self.cluster.sim().is_none() {
+            let name = format!("serin-e2e-{}", self.cluster.namespace);
+            self.cluster.kubectl_ok(&[
+                "delete",
+                &format!("clusterrolebinding/{name}"),
+                &format!("clusterrole/{name}"),
+                "--ignore-not-found",
+            ])?;
+        }
+        Ok(())
     }
 
     /// Starts (or restarts) the in-process controller.
@@ -148,8 +208,9 @@ impl Scenario {
             ..serin_controller::Settings::default()
         };
         // On kube-sim the controller identifies itself, so its requests can be counted (and checked against RBAC).
-        let client = match self.cluster.kube_sim().map(|sim| sim.client_as(serin_controller::FIELD_MANAGER)) {
-            Some(Ok(client)) => client,
+        let client = match (&self.controller_client, self.cluster.kube_sim().map(|sim| sim.client_as(serin_controller::FIELD_MANAGER))) {
+            (Some(client), _) => client.clone(),
+            (None, Some(Ok(client))) => client,
             _ => self.cluster.client.clone(),
         };
         self.controller = Some(spawn_controller(client, settings));

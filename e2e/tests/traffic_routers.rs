@@ -16,7 +16,7 @@ use anyhow::{Result, ensure};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use serin_e2e::harness::{Cluster, eventually, real_cluster, wait_timeout};
+use serin_e2e::harness::{Cluster, eventually, wait_timeout};
 use serin_e2e::traffic::{ERROR_RATE_ANNOTATION, HASH_LABEL, Router, Target, TrafficConfig, TrafficCounts, TrafficSimulator};
 use serin_e2e::workload::{version, wait_ready};
 
@@ -29,21 +29,12 @@ const TOLERANCE: f64 = 0.03;
 
 /// Given a cluster with the CRDs of `crd_file` (from `e2e/crds/`) installed, the stable version (2 ready pods) and the
 /// canary (1 ready pod, failing a fifth of its requests), and the Services `web` (both versions), `web-stable`,
-/// `web-canary` and `web-preview` (selecting no pod). `None` on a real cluster without the CRDs `crds` (skipped).
-async fn given_two_versions(test: &str, crd_file: Option<&str>, crds: &[&str]) -> Result<Option<Cluster>> {
+/// `web-canary` and `web-preview` (selecting no pod).
+async fn given_two_versions(test: &str, crd_file: Option<&str>, crds: &[&str]) -> Result<Cluster> {
     let cluster = Cluster::new(test).await?;
-    if real_cluster() {
-        for crd in crds {
-            if cluster.kubectl(&["get", "crd", crd])?.status.code() != Some(0) {
-                println!("skipped: CRD {crd} is not installed");
-                return Ok(None);
-            }
-        }
-    } else if let Some(file) = crd_file {
-        cluster.kubectl_ok(&["apply", "-f", &format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"))])?;
-        for crd in crds {
-            cluster.kubectl_ok(&["wait", "--for=condition=Established", &format!("crd/{crd}"), "--timeout=20s"])?;
-        }
+    if let Some(file) = crd_file {
+        // Server-side: Gateway API's CRDs are too large for a client-side apply's last-applied annotation.
+        cluster.apply_shared(&["--server-side", "-f", &format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"))], crds).await?;
     }
     let rss: Api<ReplicaSet> = cluster.api();
     rss.create(&PostParams::default(), &version(STABLE, 2, json!({}))).await?;
@@ -58,7 +49,7 @@ async fn given_two_versions(test: &str, crd_file: Option<&str>, crds: &[&str]) -
     }
     cluster.apply_yaml(&services, &[])?;
     wait_ready(&cluster, &[(STABLE, 2), (CANARY, 1)]).await?;
-    Ok(Some(cluster))
+    Ok(cluster)
 }
 
 /// Starts the simulator on app `web` through `router`.
@@ -145,9 +136,7 @@ const GATEWAY_CRDS: &[&str] = &["httproutes.gateway.networking.k8s.io"];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httproute_weights_split_the_requests_and_changes_follow() -> Result<()> {
     // Given an HTTPRoute sending 80 % to stable and 20 % to the canary (pods alone would give the canary a third).
-    let Some(cluster) = given_two_versions("traffic-httproute-weights", Some("gateway-api.yaml"), GATEWAY_CRDS).await? else {
-        return Ok(());
-    };
+    let cluster = given_two_versions("traffic-httproute-weights", Some("gateway-api.yaml"), GATEWAY_CRDS).await?;
     let ns = cluster.namespace.clone();
     cluster.apply_yaml(&http_route(&ns, &weighted_rule(80, 20)), &[])?;
 
@@ -191,9 +180,7 @@ async fn httproute_weights_split_the_requests_and_changes_follow() -> Result<()>
 async fn httproute_header_rule_takes_the_header_requests_to_the_canary_only() -> Result<()> {
     // Given a 90/10 rule and, after it, a header rule for `X-Canary: yes` to the canary (the more specific match
     // wins, wherever it is in the list).
-    let Some(cluster) = given_two_versions("traffic-httproute-header", Some("gateway-api.yaml"), GATEWAY_CRDS).await? else {
-        return Ok(());
-    };
+    let cluster = given_two_versions("traffic-httproute-header", Some("gateway-api.yaml"), GATEWAY_CRDS).await?;
     let ns = cluster.namespace.clone();
     let header_rule = "  - name: canary-header\n    matches:\n    - path: {type: PathPrefix, value: /}\n      headers: [{name: X-Canary, value: \"yes\"}]\n    backendRefs: [{name: web-canary, port: 80}]\n";
     cluster.apply_yaml(&http_route(&ns, &format!("{}{header_rule}", weighted_rule(90, 10))), &[])?;
@@ -227,9 +214,7 @@ async fn httproute_header_rule_takes_the_header_requests_to_the_canary_only() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httproute_mirror_copies_are_counted_apart() -> Result<()> {
     // Given a route to stable that mirrors 40 % of its requests to the canary.
-    let Some(cluster) = given_two_versions("traffic-httproute-mirror", Some("gateway-api.yaml"), GATEWAY_CRDS).await? else {
-        return Ok(());
-    };
+    let cluster = given_two_versions("traffic-httproute-mirror", Some("gateway-api.yaml"), GATEWAY_CRDS).await?;
     let ns = cluster.namespace.clone();
     let rule = "  - backendRefs: [{name: web-stable, port: 80}]\n    filters:\n    - type: RequestMirror\n      requestMirror: {backendRef: {name: web-canary, port: 80}, percent: 40}\n";
     cluster.apply_yaml(&http_route(&ns, rule), &[])?;
@@ -266,7 +251,7 @@ async fn virtual_service_weights_and_header_route_over_destination_rule_subsets(
     // Given one Service for both versions, a DestinationRule with a subset per version, and a VirtualService with a
     // header route to the canary subset before a 70/30 route.
     let crds = &["virtualservices.networking.istio.io", "destinationrules.networking.istio.io"];
-    let Some(cluster) = given_two_versions("traffic-virtualservice", Some("istio.yaml"), crds).await? else { return Ok(()) };
+    let cluster = given_two_versions("traffic-virtualservice", Some("istio.yaml"), crds).await?;
     let ns = cluster.namespace.clone();
     cluster.apply_yaml(
         &format!(
@@ -317,7 +302,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_canary_ingress_by_weight_and_by_header() -> Result<()> {
     // Given a stable Ingress and a canary Ingress of the same host: 25 % by weight, and `X-Canary: on` always.
-    let Some(cluster) = given_two_versions("traffic-nginx", None, &[]).await? else { return Ok(()) };
+    let cluster = given_two_versions("traffic-nginx", None, &[]).await?;
     let ingress = |name: &str, service: &str, annotations: &str| {
         format!(
             "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\nspec:\n  ingressClassName: nginx\n  rules:\n  - host: web.example.com\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}\n"
@@ -344,9 +329,7 @@ async fn nginx_canary_ingress_by_weight_and_by_header() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traefik_service_weights() -> Result<()> {
     // Given a weighted TraefikService: stable 1, canary 4.
-    let Some(cluster) = given_two_versions("traffic-traefik", Some("traefik.yaml"), &["traefikservices.traefik.io"]).await? else {
-        return Ok(());
-    };
+    let cluster = given_two_versions("traffic-traefik", Some("traefik.yaml"), &["traefikservices.traefik.io"]).await?;
     cluster.apply_yaml(
         "apiVersion: traefik.io/v1alpha1\nkind: TraefikService\nmetadata: {name: web}\nspec:\n  weighted:\n    services:\n    - {name: web-stable, port: 80, weight: 1}\n    - {name: web-canary, port: 80, weight: 4}\n",
         &[],
@@ -366,7 +349,7 @@ async fn traefik_service_weights() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_splits_by_its_ready_pods_and_one_without_pods_answers_503() -> Result<()> {
     // Given Service `web` (both versions) and `web-preview` (no pods), each the target of its own traffic.
-    let Some(cluster) = given_two_versions("traffic-service", None, &[]).await? else { return Ok(()) };
+    let cluster = given_two_versions("traffic-service", None, &[]).await?;
     let ns = cluster.namespace.clone();
     let targets = vec![
         Target::new(&ns, "web", "app=web").via(Router::Service { name: "web".into() }),
