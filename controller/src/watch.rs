@@ -246,11 +246,15 @@ pub async fn run_with_metrics(
             }
         }
     };
+    // Aborted tasks are awaited, so their sockets and watches are closed once `run` returns: a controller started
+    // again in the same process (or anything else) can bind the same ports at once.
     for task in cache_tasks {
         task.abort();
+        let _ = task.await;
     }
     for server in servers {
         server.abort();
+        let _ = server.await;
     }
     info!("stopped");
     result

@@ -228,3 +228,20 @@ fn metric_names(expr: &str) -> Vec<String> {
     }
     names
 }
+
+/// A stopped controller has closed its listeners: the same address can be bound at once (a controller started
+/// again in the same process, as a restart of a test or an embedding program does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_controller_frees_its_metrics_port() -> Result<()> {
+    let mut s = Scenario::start("metrics-port").await?;
+    s.apply(&rollout_manifest(1, "[]", ""))?;
+    s.wait_phase("web", RolloutPhase::Healthy, "").await?;
+    for round in 0..5 {
+        assert!(s.stop_controller().await, "the controller stopped");
+        drop(std::net::TcpListener::bind(s.metrics_addr()).with_context(|| format!("binding {} after stop {round}", s.metrics_addr()))?);
+        s.start_controller();
+        eventually("metrics served again", wait_timeout(), || async { Ok(s.metrics().await.ok().map(|_| ())) }).await?;
+    }
+    s.finish().await;
+    Ok(())
+}
